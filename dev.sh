@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# postmaster.tls developer entry point. Run as root on Debian 12 (it installs packages, starts the
+# Docker engine and builds the test images the first time; later runs reuse them).
+#
+#   ./dev.sh demo              deploy and verify mail TLS on a throwaway local container
+#   ./dev.sh test              the whole suite: sanity, units, lint, Molecule on Debian 12 and 13
+#   ./dev.sh setup             only prepare the machine (packages, Docker, images, venv)
+#   ./dev.sh sanity|units|lint one stage of the suite
+#   ./dev.sh molecule [NAME..] Molecule scenarios (all when none is named)
+#   ./dev.sh bench [NAME..]    benchmarks (not part of the suite); see bench/README.md
+#   ./dev.sh build             the collection tarball in build/
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+VENV=${POSTMASTER_VENV:-$ROOT/.venv}
+BUILD=$ROOT/build
+COLL_ROOT=$BUILD/collections
+COLL=$COLL_ROOT/ansible_collections/postmaster/tls
+
+log() { printf '\n=== %s\n' "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+# Machine and environment
+# ---------------------------------------------------------------------------------------------
+setup_host() {
+  bash "$ROOT/tests/testbed/setup.sh"
+}
+
+setup_venv() {
+  local want have py
+  want=$(sha256sum "$ROOT/requirements-dev.txt" | cut -c1-16)
+  have=$(cat "$VENV/.requirements" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -x "$VENV/bin/ansible-playbook" ]; then
+    echo "[venv] $VENV is current"
+  else
+    py=$(bash "$ROOT/tests/testbed/find-python.sh")
+    echo "[venv] creating $VENV with $py ($("$py" --version))"
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-dev.txt"
+    echo "$want" >"$VENV/.requirements"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  export ANSIBLE_COLLECTIONS_PATH="$COLL_ROOT"
+  # Nothing here may reach Ansible Galaxy: collections come from the venv's `ansible` package.
+  export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY=1
+  export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
+  export PY_COLORS=0
+}
+
+# The collection as Ansible sees it: the tracked (and new, not ignored) files copied under an
+# ansible_collections/postmaster/tls tree. ansible-test requires that layout.
+sync_collection() {
+  mkdir -p "$COLL"
+  if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -co --exclude-standard -z) |
+      rsync -a --delete --from0 --files-from=- "$ROOT/" "$COLL/"
+    # rsync --files-from does not delete files that vanished from the list; prune them.
+    (cd "$ROOT" && git ls-files -co --exclude-standard) | sort >"$BUILD/.files"
+    (cd "$COLL" && find . -type f ! -path './tests/output/*' ! -path './.git/*' | sed 's|^\./||' | sort) |
+      comm -13 "$BUILD/.files" - | (cd "$COLL" && xargs -r rm -f)
+  else
+    rsync -a --delete --exclude .venv --exclude build --exclude .git "$ROOT/" "$COLL/"
+  fi
+  # ansible-test lists files through git when it finds a repository; give it one of its own.
+  if [ ! -d "$COLL/.git" ]; then
+    git -C "$COLL" init -q
+  fi
+  git -C "$COLL" add -A >/dev/null 2>&1 || true
+}
+
+python_version() { "$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+
+# ---------------------------------------------------------------------------------------------
+# Test stages
+# ---------------------------------------------------------------------------------------------
+run_sanity() {
+  sync_collection
+  (cd "$COLL" && ansible-test sanity --venv --requirements --python "$(python_version)" --color no \
+     --exclude extensions/ --exclude bench/ --exclude dev.sh)
+}
+
+run_units() {
+  sync_collection
+  (cd "$COLL" && PYTHONPATH="$COLL_ROOT" python -m pytest -p no:cacheprovider -q tests/unit)
+}
+
+run_lint() {
+  sync_collection
+  (cd "$ROOT" && ansible-lint --profile production --offline -q)
+}
+
+scenarios() {
+  local s
+  for s in "$ROOT"/extensions/molecule/*/molecule.yml; do
+    basename "$(dirname "$s")"
+  done
+}
+
+run_molecule() {
+  sync_collection
+  local names=("$@") failed=() s start
+  ((${#names[@]})) || mapfile -t names < <(scenarios)
+  for s in "${names[@]}"; do
+    start=$(date +%s)
+    log "molecule scenario $s"
+    if (cd "$ROOT" && molecule test -s "$s"); then
+      echo "[timing] molecule $s: $(($(date +%s) - start))s ok"
+    else
+      echo "[timing] molecule $s: $(($(date +%s) - start))s FAILED"
+      failed+=("$s")
+    fi
+  done
+  if ((${#failed[@]})); then
+    echo "Molecule scenarios failed: ${failed[*]}"
+    return 1
+  fi
+  echo "Molecule: ${#names[@]} scenario(s) passed on Debian 12 and Debian 13"
+}
+
+run_build() {
+  sync_collection
+  (cd "$COLL" && ansible-galaxy collection build --force --output-path "$BUILD")
+}
+
+# Run one stage, print a timing line, remember failures and keep going so one run shows everything.
+FAILED_STAGES=()
+stage() {
+  local name=$1 start rc
+  shift
+  start=$(date +%s)
+  log "stage $name"
+  set +e
+  "$@"
+  rc=$?
+  set -e
+  if ((rc == 0)); then
+    echo "[timing] stage $name: $(($(date +%s) - start))s ok"
+  else
+    echo "[timing] stage $name: $(($(date +%s) - start))s FAILED (exit $rc)"
+    FAILED_STAGES+=("$name")
+  fi
+}
+
+cmd_test() {
+  local start=$SECONDS
+  stage setup setup_host
+  if ((${#FAILED_STAGES[@]})); then
+    echo "The test bed could not be prepared; nothing else can run."
+    exit 1
+  fi
+  stage venv setup_venv
+  ((${#FAILED_STAGES[@]})) && exit 1
+  stage units run_units
+  stage sanity run_sanity
+  stage lint run_lint
+  stage build run_build
+  stage molecule run_molecule
+  echo
+  echo "[timing] total: $((SECONDS - start))s"
+  if ((${#FAILED_STAGES[@]})); then
+    echo "FAILED stages: ${FAILED_STAGES[*]}"
+    exit 1
+  fi
+  echo "All stages passed: units, sanity, lint, build, molecule."
+}
+
+main() {
+  local cmd=${1:-help}
+  shift || true
+  case "$cmd" in
+    setup) setup_host && setup_venv ;;
+    test) cmd_test ;;
+    demo) setup_host && setup_venv && sync_collection && bash "$ROOT/tests/testbed/demo.sh" "$@" ;;
+    sanity) setup_venv && run_sanity ;;
+    units) setup_venv && run_units ;;
+    lint) setup_venv && run_lint ;;
+    molecule) setup_venv && run_molecule "$@" ;;
+    build) setup_venv && run_build ;;
+    bench) setup_host && setup_venv && sync_collection && bash "$ROOT/bench/run.sh" "$@" ;;
+    *) sed -n '2,13p' "$0"; [ "$cmd" = help ] ;;
+  esac
+}
+
+main "$@"
