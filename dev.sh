@@ -38,7 +38,7 @@ setup_venv() {
     rm -rf "$VENV"
     "$py" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-dev.txt"
+    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-dev.txt" 2>&1 | { grep -v "^WARNING: Location" || true; }
     echo "$want" >"$VENV/.requirements"
   fi
   export PATH="$VENV/bin:$PATH"
@@ -75,8 +75,18 @@ python_version() { "$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.versio
 # ---------------------------------------------------------------------------------------------
 # Test stages
 # ---------------------------------------------------------------------------------------------
+# ansible-test bootstraps pip in its venvs with a script from a host these machines cannot reach;
+# give it the offline stand-in under the name it looks for in its cache.
+install_get_pip_shim() {
+  local version
+  version=$("$VENV/bin/python" -c 'import re, ansible_test._internal.python_requirements as r, inspect; print(re.search(r"pip=.([0-9.]+)", inspect.getsource(r.get_venv_packages)).group(1))')
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 "$ROOT/tests/testbed/get_pip_offline.py" "$HOME/.ansible/test/cache/get_pip_${version//./_}.py"
+}
+
 run_sanity() {
   sync_collection
+  install_get_pip_shim
   (cd "$COLL" && ansible-test sanity --venv --requirements --python "$(python_version)" --color no \
      --exclude extensions/ --exclude bench/ --exclude dev.sh)
 }

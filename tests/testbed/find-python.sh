@@ -14,9 +14,9 @@ for c in "${candidates[@]}"; do
   if command -v "$c" >/dev/null 2>&1 && works "$c"; then command -v "$c"; exit 0; fi
   if command -v pyenv >/dev/null 2>&1; then
     root=$(pyenv root)
-    for p in $(ls -d "$root"/versions/*/bin/"$c" 2>/dev/null | sort -rV); do
+    while IFS= read -r p; do
       if works "$p"; then echo "$p"; exit 0; fi
-    done
+    done < <(find "$root/versions" -mindepth 3 -maxdepth 3 -path "*/bin/$c" 2>/dev/null | sort -rV)
   fi
 done
 if works python3; then command -v python3; exit 0; fi

@@ -10,18 +10,17 @@
 # Idempotent: a second run takes seconds.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 state_dir=${TESTBED_STATE_DIR:-/var/lib/postmaster-testbed}
 dockerd_log=${state_dir}/dockerd.log
 mkdir -p "$state_dir"
 
 say() { printf '[testbed] %s\n' "$*"; }
 
-host_packages=(docker.io debootstrap sslscan swaks openssl ca-certificates rsync git make)
+host_packages=(docker.io debootstrap sslscan swaks openssl ca-certificates rsync git shellcheck)
 # Inside the images: what the modules need (python3 + cryptography), the mail servers, and netbase
 # (Postfix's master.cf names services such as "smtp", which resolve through /etc/services).
 image_packages=(python3 python3-cffi-backend python3-cryptography postfix dovecot-imapd dovecot-pop3d
-                openssl ca-certificates ssl-cert procps netbase iproute2)
+                openssl ca-certificates ssl-cert procps netbase iproute2 pebble)
 
 install_host_packages() {
   local missing=()
@@ -108,6 +107,8 @@ main() {
   local rc=0
   wait "$p12" || rc=1
   wait "$p13" || rc=1
+  # Earlier builds of the same tags are left untagged by a rebuild; drop them.
+  docker_cmd image prune -f --filter "label=postmaster.testbed.recipe" >/dev/null 2>&1 || true
   return $rc
 }
 
