@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The main job, end to end on a throwaway container: start a Debian 12 mail server container
+# (loopback only), run playbooks/site.yml with a local CA kept on this controller, print the
+# verification summary and the audit table, and remove the container again.
+# Called by `./dev.sh demo` after the test bed, the venv and the collection copy are ready.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+IMAGE=${DEMO_IMAGE:-postmaster-testbed:debian12}
+NAME=${DEMO_CONTAINER:-pm-demo}
+WORK=$(mktemp -d /tmp/postmaster-demo.XXXXXX)
+
+step() { printf '\n\033[1m>>> %s\033[0m\n' "$*"; }
+
+cleanup() {
+  step "removing the demo container $NAME"
+  docker rm -f "$NAME" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+step "starting $NAME from $IMAGE (no network but loopback)"
+docker rm -f "$NAME" >/dev/null 2>&1 || true
+docker run -d --name "$NAME" --hostname mail.example.test --network none "$IMAGE" sleep infinity >/dev/null
+
+cat >"$WORK/inventory.yml" <<INV
+---
+mailservers:
+  hosts:
+    ${NAME}:
+      ansible_connection: community.docker.docker
+      ansible_python_interpreter: /usr/bin/python3
+INV
+
+cat >"$WORK/vars.yml" <<VARS
+---
+postmaster_tls_names: [mail.example.test]
+postmaster_certificate_provider: ownca
+postmaster_certificate_ca_dir: ${WORK}/ca
+postmaster_audit_output_dir: ${WORK}/audit
+postmaster_dns_output_dir: ${WORK}/dns
+VARS
+
+export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default
+export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+export ANSIBLE_NOCOLOR=1
+
+step "preparing the stock mail server (Postfix and Dovecot as Debian ships them)"
+ansible-playbook -i "$WORK/inventory.yml" "$ROOT/extensions/molecule/utils/prepare_mailserver.yml"
+
+step "deploying TLS with playbooks/site.yml (key, CSR, local CA certificate, install, Postfix, Dovecot, verify)"
+ansible-playbook -i "$WORK/inventory.yml" -e "@$WORK/vars.yml" "$ROOT/playbooks/site.yml"
+
+step "running it again: nothing should change"
+ansible-playbook -i "$WORK/inventory.yml" -e "@$WORK/vars.yml" "$ROOT/playbooks/site.yml" | tee "$WORK/second.log" | tail -n 4
+
+step "fleet audit (table for people, JSON for pipelines)"
+ansible-playbook -i "$WORK/inventory.yml" -e "@$WORK/vars.yml" "$ROOT/playbooks/audit.yml"
+echo "JSON written to $WORK/audit/audit.json:"
+head -c 1200 "$WORK/audit/audit.json"; echo
+
+step "an outside witness: openssl s_client in the container's network namespace"
+pid=$(docker inspect -f '{{.State.Pid}}' "$NAME")
+for spec in 25:smtp 587:smtp 465:- 143:imap 993:- 110:pop3 995:-; do
+  port=${spec%%:*} proto=${spec#*:}
+  if [ "$proto" = - ]; then starttls=(); else starttls=(-starttls "$proto"); fi
+  summary=$(nsenter -t "$pid" -n timeout 15 openssl s_client -connect "127.0.0.1:$port" -servername mail.example.test \
+    -CAfile "$WORK/ca/ca.pem" -verify_return_error -brief "${starttls[@]}" </dev/null 2>&1 |
+    grep -E '^(Protocol version|Ciphersuite|Verification|Verify return code)' | tr '\n' ' ')
+  printf '  port %-4s %s\n' "$port" "$summary"
+done
+
+if grep -q 'changed=[1-9]' "$WORK/second.log"; then
+  echo "the second run changed something; see above" >&2
+  exit 1
+fi
+step "done: TLS deployed and verified on every mail port"
