@@ -1,0 +1,265 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""postmaster.tls.private_key end to end through main(): the JSON a controller would receive."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import stat
+from unittest import mock
+
+import pytest
+from ansible.module_utils import _internal as module_internal
+from ansible.module_utils.common import warnings as common_warnings
+from ansible.module_utils.testing import patch_module_args
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+from ansible_collections.postmaster.tls.plugins.modules import private_key
+
+PASSPHRASE = "Pm-Unit-Passphrase-42"
+
+
+def run(args: dict, *, check: bool = False, diff: bool = True) -> tuple[str, dict]:
+    """Run the module as Ansible would; return the raw JSON text and the parsed result."""
+    params = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    out = io.StringIO()
+    # Module-side warnings land in the result only outside the controller; other unit tests in the
+    # same process import controller code, which flips that switch. Start each run with no warnings.
+    with patch_module_args(params), contextlib.redirect_stdout(out), pytest.raises(SystemExit), \
+            mock.patch.object(module_internal, "is_controller", False), \
+            mock.patch.object(common_warnings, "_global_warnings", {}):
+        private_key.main()
+    text = out.getvalue()
+    return text, json.loads(text)
+
+
+def warnings_of(result: dict) -> list[str]:
+    """Warning texts (ansible-core 2.19+ returns structured warnings, older ones plain strings)."""
+    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+
+
+def checksum(path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def test_create_then_keep(tmp_path):
+    path = tmp_path / "privkey.pem"
+    _text, predicted = run({"path": str(path), "size": 3072}, check=True)
+    assert predicted["changed"] is True
+    assert predicted["generated"] is True
+    assert predicted["key_size"] == 3072
+    assert "spki_sha256" not in predicted  # check mode generates no key, so it invents no SPKI
+    assert not path.exists()
+
+    _text, created = run({"path": str(path), "size": 3072})
+    assert created["changed"] is True
+    assert created["type"] == "rsa"
+    assert created["key_size"] == 3072
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    content = checksum(path)
+    assert content.startswith(b"-----BEGIN PRIVATE KEY-----")
+    key = serialization.load_pem_private_key(content, password=None)
+    assert created["spki_sha256"] == _crypto.spki_sha256(key.public_key())
+    assert created["diff"]["before"] == {"state": "absent"}
+    assert created["diff"]["after"]["spki_sha256"] == created["spki_sha256"]
+
+    for check in (True, False):
+        _text, again = run({"path": str(path), "size": 3072}, check=check)
+        assert again["changed"] is False
+        assert again["generated"] is False
+        assert again["spki_sha256"] == created["spki_sha256"]
+    assert checksum(path) == content
+
+
+def test_key_written_by_another_tool_is_kept(tmp_path):
+    path = tmp_path / "privkey.pem"
+    key = ec.generate_private_key(ec.SECP384R1())
+    traditional = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption())
+    path.write_bytes(traditional)
+    os.chmod(path, 0o600)
+    _text, result = run({"path": str(path), "type": "ecdsa", "curve": "secp384r1"})
+    assert result["changed"] is False
+    assert result["curve"] == "secp384r1"
+    assert result["spki_sha256"] == _crypto.spki_sha256(key.public_key())
+    assert checksum(path) == traditional
+
+
+def test_mismatch_fails_in_check_mode_and_for_real_without_touching_the_key(tmp_path):
+    path = tmp_path / "privkey.pem"
+    run({"path": str(path)})
+    before = checksum(path)
+    for check in (True, False):
+        _text, result = run({"path": str(path), "type": "ecdsa"}, check=check)
+        assert result["failed"] is True
+        assert "regenerate=partial_idempotence" in result["msg"]
+        assert "RSA 2048-bit" in result["msg"]
+    assert checksum(path) == before
+
+
+def test_partial_idempotence_replaces_a_mismatching_key_with_a_backup(tmp_path):
+    path = tmp_path / "privkey.pem"
+    _text, first = run({"path": str(path)})
+    before = checksum(path)
+    _text, result = run({"path": str(path), "type": "ecdsa", "regenerate": "partial_idempotence", "backup": True})
+    assert result["changed"] is True
+    assert result["generated"] is True
+    assert result["type"] == "ecdsa"
+    assert result["spki_sha256"] != first["spki_sha256"]
+    assert checksum(result["backup_file"]) == before
+    assert stat.S_IMODE(os.stat(result["backup_file"]).st_mode) == 0o600
+
+
+def test_unreadable_keys_follow_the_policy(tmp_path):
+    path = tmp_path / "privkey.pem"
+    path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    before = checksum(path)
+    for policy in ("never", "fail", "partial_idempotence"):
+        _text, result = run({"path": str(path), "regenerate": policy})
+        assert result["failed"] is True
+        assert "corrupt" in result["msg"]
+        assert "regenerate=full_idempotence" in result["msg"]
+        assert checksum(path) == before
+    _text, result = run({"path": str(path), "regenerate": "full_idempotence", "backup": True})
+    assert result["changed"] is True
+    assert checksum(result["backup_file"]) == before
+
+
+def test_wrong_passphrase_fails_naming_the_fix(tmp_path):
+    path = tmp_path / "privkey.pem"
+    run({"path": str(path), "type": "ecdsa", "passphrase": PASSPHRASE})
+    before = checksum(path)
+    _text, result = run({"path": str(path), "type": "ecdsa", "passphrase": "Another-Passphrase-7"})
+    assert result["failed"] is True
+    assert "wrong passphrase" in result["msg"]
+    assert "regenerate=full_idempotence" in result["msg"]
+    _text, result = run({"path": str(path), "type": "ecdsa"})
+    assert "encrypted and no passphrase was given" in result["msg"]
+    assert checksum(path) == before
+
+
+def test_always_regenerates_and_never_keeps(tmp_path):
+    path = tmp_path / "privkey.pem"
+    _text, first = run({"path": str(path)})
+    _text, second = run({"path": str(path), "regenerate": "always"})
+    assert second["changed"] is True
+    assert second["spki_sha256"] != first["spki_sha256"]
+    _text, kept = run({"path": str(path), "type": "ecdsa", "regenerate": "never"})
+    assert kept["changed"] is False
+    assert kept["type"] == "rsa"
+    assert any("regenerate=never" in warning for warning in warnings_of(kept))
+
+
+def test_adding_a_passphrase_keeps_the_key(tmp_path):
+    path = tmp_path / "privkey.pem"
+    _text, plain = run({"path": str(path), "type": "ed25519"})
+    _text, locked = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
+    assert locked["changed"] is True
+    assert locked["generated"] is False
+    assert locked["spki_sha256"] == plain["spki_sha256"]
+    assert checksum(path).startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    _text, again = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
+    assert again["changed"] is False
+
+
+def test_mode_and_group_changes_are_changes(tmp_path):
+    path = tmp_path / "privkey.pem"
+    run({"path": str(path), "type": "ecdsa"})
+    before = checksum(path)
+    gid = os.getgid()
+    _text, predicted = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)}, check=True)
+    assert predicted["changed"] is True
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    _text, result = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)})
+    assert result["changed"] is True
+    assert result["diff"]["before"]["mode"] == "0600"
+    assert result["diff"]["after"]["mode"] == "0640"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert checksum(path) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"size": 1024}, "size=1024 is too small"),
+        ({"type": "ecdsa", "size": 4096}, "size=4096 applies to type=rsa only"),
+        ({"type": "ed25519", "curve": "secp256r1"}, "curve=secp256r1 applies to type=ecdsa only"),
+        ({"mode": "0644"}, "lets every user read"),
+    ],
+)
+def test_bad_options_fail_before_touching_the_file(tmp_path, args, message):
+    path = tmp_path / "privkey.pem"
+    run({"path": str(path)})
+    before = checksum(path)
+    _text, result = run({"path": str(path), **args})
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert checksum(path) == before
+
+
+def test_missing_directory_fails_for_real_and_is_predicted_in_check_mode(tmp_path):
+    path = tmp_path / "missing" / "privkey.pem"
+    _text, result = run({"path": str(path)})
+    assert result["failed"] is True
+    assert "does not exist; create it first" in result["msg"]
+    _text, predicted = run({"path": str(path)}, check=True)
+    assert predicted["changed"] is True
+    assert any("check mode assumes" in warning for warning in warnings_of(predicted))
+
+
+def _pem_body_lines(path) -> list[str]:
+    lines = checksum(path).decode().splitlines()
+    return [line for line in lines if line and not line.startswith("-----")]
+
+
+@pytest.mark.parametrize("key_type", ["rsa", "ecdsa", "ed25519"])
+def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type):
+    path = tmp_path / "privkey.pem"
+    outputs = []
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}, check=True)[0])
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE})[0])
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE})[0])
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE, "mode": "0640"})[0])
+    # Failures too: a wrong passphrase, and a mismatch.
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": "Another-Passphrase-7"})[0])
+    other = "ecdsa" if key_type == "rsa" else "rsa"
+    outputs.append(run({"path": str(path), "type": other, "passphrase": PASSPHRASE})[0])
+    encrypted_body = _pem_body_lines(path)
+    # The same key unencrypted: none of its lines may show up either.
+    key = serialization.load_pem_private_key(checksum(path), password=PASSPHRASE.encode())
+    plain_body = [line for line in key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()).decode().splitlines() if not line.startswith("-----")]
+    for text in outputs:
+        assert PASSPHRASE not in text
+        assert "Another-Passphrase-7" not in text
+        # Ansible masks no_log values it finds; a mask in the output would mean something tried to leak.
+        assert "********" not in text
+        assert "PRIVATE KEY" not in text
+        for line in encrypted_body + plain_body:
+            assert line not in text
+
+
+def test_missing_cryptography_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setattr(private_key._keys, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(private_key._keys, "CRYPTOGRAPHY_IMP_ERR", "ImportError: no cryptography")
+    _text, result = run({"path": str(tmp_path / "k.pem")})
+    assert result["failed"] is True
+    assert "cryptography >= 3.4" in result["msg"]
+
+
+def test_rsa_keys_from_rsa_module_report_their_size(tmp_path):
+    path = tmp_path / "privkey.pem"
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    _text, result = run({"path": str(path), "size": 4096})
+    assert result["changed"] is False
+    assert result["key_size"] == 4096
