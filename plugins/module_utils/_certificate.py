@@ -1,0 +1,677 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Issuing certificates (self-signed, from a local CA, the local CA itself) and deciding renewals.
+
+Used by postmaster.tls.certificate, postmaster.tls.local_ca and postmaster.tls.certificate_info.
+Everything here is pure: functions take parsed objects and a ``now`` and return certificates,
+reasons or facts; reading and writing files is the modules' business. Works with cryptography 38.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+
+if _crypto.HAS_CRYPTOGRAPHY:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# Backdate notBefore a little: a client whose clock runs a few minutes slow must not see a
+# brand-new certificate as "not yet valid".
+BACKDATE = datetime.timedelta(minutes=5)
+
+MIN_RSA_BITS = 2048
+
+# Names openssl prints for the common signature algorithms (cryptography's own names are private).
+_SIGNATURE_NAMES = {
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.2.840.113549.1.1.10": "rsassaPss",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+    "1.3.101.112": "ED25519",
+    "1.3.101.113": "ED448",
+}
+
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "2.5.29.37.0": "anyExtendedKeyUsage",
+}
+
+
+class CertificateError(Exception):
+    """The certificate cannot be issued as asked; the message says why and how to fix it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts (return values, diffs, certificate_info)
+# ---------------------------------------------------------------------------------------------
+def iso8601(value: datetime.datetime) -> str:
+    """``2026-12-01T10:00:00Z``: ISO 8601 in UTC, to the second."""
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def serial_hex(serial: int) -> str:
+    """Serial number as openssl's ``-text`` shows it: lower-case, colon-separated, whole bytes."""
+    raw = serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
+    return _crypto.colon_hex(raw)
+
+
+def signature_algorithm_name(cert: x509.Certificate) -> str:
+    dotted = cert.signature_algorithm_oid.dotted_string
+    return _SIGNATURE_NAMES.get(dotted, dotted)
+
+
+def extended_key_usages(cert: x509.Certificate) -> list[str] | None:
+    """EKU names (``serverAuth``...), or None when the certificate has no EKU (any purpose)."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return None
+    return [_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in ext.value]
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and _crypto.is_signed_by(cert, cert)
+
+
+def certificate_facts(cert: x509.Certificate, *, now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """The public facts of a certificate, as every module of this area returns them."""
+    now = now or _crypto.utcnow()
+    key = _crypto.describe_public_key(cert.public_key())
+    not_after = _crypto.not_valid_after(cert)
+    not_before = _crypto.not_valid_before(cert)
+    return {
+        "subject": _crypto.name_to_string(cert.subject),
+        "subject_alt_names": _crypto.subject_alt_names(cert),
+        "issuer": _crypto.name_to_string(cert.issuer),
+        "serial": serial_hex(cert.serial_number),
+        "not_before": iso8601(not_before),
+        "not_after": iso8601(not_after),
+        "days_remaining": _crypto.days_remaining(cert, now=now),
+        "expired": not_after <= now,
+        "key_type": key["type"],
+        "key_size": key.get("size"),
+        "key_curve": key.get("curve"),
+        "signature_algorithm": signature_algorithm_name(cert),
+        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
+        "spki_sha256": _crypto.spki_sha256(cert.public_key()),
+        "is_ca": is_ca(cert),
+        "self_signed": is_self_signed(cert),
+        "extended_key_usage": extended_key_usages(cert),
+    }
+
+
+def diff_summary(cert: x509.Certificate | None) -> str:
+    """A few readable lines for diff mode: who, for what, until when, which."""
+    if cert is None:
+        return "(no certificate)\n"
+    facts = certificate_facts(cert)
+    lines = [
+        f"subject: {facts['subject']}",
+        f"subject_alt_names: {', '.join(facts['subject_alt_names']) or '(none)'}",
+        f"issuer: {facts['issuer']}",
+        f"serial: {facts['serial']}",
+        f"not_after: {facts['not_after']}",
+        f"fingerprint_sha256: {facts['fingerprint_sha256']}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------------
+def signing_hash(private_key) -> t.Any:
+    """The hash to sign with: SHA-256, or a stronger one for large EC keys; None for EdDSA."""
+    if isinstance(private_key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        return None
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        if private_key.curve.key_size >= 521:
+            return hashes.SHA512()
+        if private_key.curve.key_size >= 384:
+            return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def check_key_strength(public_key, *, what: str) -> None:
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+        raise CertificateError(
+            f"{what} is an RSA key of {public_key.key_size} bits; at least {MIN_RSA_BITS} are needed. "
+            "Generate a new key (postmaster.tls.private_key refuses smaller sizes) and a new CSR"
+        )
+
+
+def _subject_key_identifier(public_key) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier.from_public_key(public_key)
+
+
+def _authority_key_identifier(issuer_cert: x509.Certificate | None, issuer_public_key) -> x509.AuthorityKeyIdentifier:
+    if issuer_cert is not None:
+        try:
+            ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+        except x509.ExtensionNotFound:
+            pass
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
+
+
+def validity_window(*, now: datetime.datetime, valid_days: int,
+                    limit: datetime.datetime | None = None) -> tuple[datetime.datetime, datetime.datetime]:
+    """(notBefore, notAfter): backdated start, ``valid_days`` from now, never past ``limit``."""
+    now = now.replace(microsecond=0)
+    not_after = now + datetime.timedelta(days=valid_days)
+    if limit is not None and not_after > limit:
+        not_after = limit
+    return now - BACKDATE, not_after
+
+
+# ---------------------------------------------------------------------------------------------
+# CSR and CA inputs
+# ---------------------------------------------------------------------------------------------
+def load_csr(data: bytes, *, source: str) -> x509.CertificateSigningRequest:
+    try:
+        if b"-----BEGIN" in data:
+            csr = x509.load_pem_x509_csr(data)
+        else:
+            csr = x509.load_der_x509_csr(data)
+    except ValueError as exc:
+        raise CertificateError(f"{source} is not a certificate signing request ({exc}); create it with postmaster.tls.csr") from None
+    if not csr.is_signature_valid:
+        raise CertificateError(f"{source}: the CSR's signature does not verify (corrupt or tampered); create it again")
+    return csr
+
+
+def csr_names(csr: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
+    """The subjectAltNames the certificate gets: the CSR's, or its CN when it asks for none."""
+    try:
+        return list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        pass
+    common_names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if common_names:
+        # Clients ignore the CN when matching names (RFC 6125), so a CN-only CSR still needs a SAN.
+        return [x509.DNSName(str(common_names[0].value))]
+    return []
+
+
+def certificate_names(cert: x509.Certificate) -> list[x509.GeneralName]:
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
+def _name_set(names: t.Iterable[x509.GeneralName]) -> set[tuple[str, str]]:
+    out = set()
+    for name in names:
+        value = name.value
+        text = value.lower() if isinstance(value, str) else str(value)
+        out.add((type(name).__name__, text))
+    return out
+
+
+def check_csr(csr: x509.CertificateSigningRequest, *, csr_source: str, private_key=None, key_source: str = "") -> None:
+    """The CSR can be turned into a server certificate (and belongs to ``private_key`` when given)."""
+    check_key_strength(csr.public_key(), what=f"the key in {csr_source}")
+    if not csr_names(csr):
+        raise CertificateError(f"{csr_source} has neither subjectAltNames nor a common name; a server certificate needs at least one name")
+    if private_key is not None and not _crypto.same_public_key(csr.public_key(), private_key.public_key()):
+        raise CertificateError(
+            f"{csr_source} was not made with the private key {key_source} (the key was replaced after the CSR was made); "
+            "create the CSR again from the current key"
+        )
+
+
+def check_ca(ca_cert: x509.Certificate, ca_key, *, ca_source: str, key_source: str, now: datetime.datetime) -> None:
+    """The CA certificate can sign: it is a CA, its key is the one given, it is valid now."""
+    if not is_ca(ca_cert):
+        raise CertificateError(f"{ca_source} ('{_crypto.name_to_string(ca_cert.subject)}') is not a CA certificate "
+                               "(basicConstraints CA:TRUE missing); create one with postmaster.tls.local_ca")
+    try:
+        usage = ca_cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.key_cert_sign:
+            raise CertificateError(f"{ca_source}: the CA certificate's keyUsage does not allow keyCertSign")
+    except x509.ExtensionNotFound:
+        pass
+    if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
+        raise CertificateError(f"{key_source} is not the private key of the CA certificate {ca_source}; give the CA's own key")
+    if _crypto.not_valid_after(ca_cert) <= now:
+        raise CertificateError(f"the CA certificate {ca_source} expired on {iso8601(_crypto.not_valid_after(ca_cert))}; "
+                               "renew it (postmaster.tls.local_ca) before issuing")
+    if _crypto.not_valid_before(ca_cert) > now:
+        raise CertificateError(f"the CA certificate {ca_source} is not valid before {iso8601(_crypto.not_valid_before(ca_cert))}; check the clock")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issuing
+# ---------------------------------------------------------------------------------------------
+def issue_leaf(
+    csr: x509.CertificateSigningRequest,
+    *,
+    signing_key,
+    issuer_cert: x509.Certificate | None,
+    valid_days: int,
+    now: datetime.datetime,
+) -> x509.Certificate:
+    """A TLS server certificate for the CSR: self-signed when ``issuer_cert`` is None, else by that CA.
+
+    Only the CSR's subject, key and subjectAltNames are taken over; the rest is this module's
+    policy: CA:FALSE, keyUsage for TLS, EKU serverAuth, SKI/AKI, a random 159-bit serial.
+    """
+    public_key = csr.public_key()
+    names = csr_names(csr)
+    limit = _crypto.not_valid_after(issuer_cert) if issuer_cert is not None else None
+    not_before, not_after = validity_window(now=now, valid_days=valid_days, limit=limit)
+    issuer_name = issuer_cert.subject if issuer_cert is not None else csr.subject
+    issuer_public_key = issuer_cert.public_key() if issuer_cert is not None else public_key
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        # RSA key exchange (TLS 1.2 without ECDHE) encrypts to the key; meaningless for EC keys.
+        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(issuer_name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # RFC 5280 4.2.1.6: critical when the subject is empty.
+        .add_extension(x509.SubjectAlternativeName(names), critical=len(csr.subject) == 0)
+        .add_extension(_subject_key_identifier(public_key), critical=False)
+        .add_extension(_authority_key_identifier(issuer_cert, issuer_public_key), critical=False)
+    )
+    return builder.sign(private_key=signing_key, algorithm=signing_hash(signing_key))
+
+
+def ca_subject(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = []
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def issue_ca(
+    private_key,
+    *,
+    subject: x509.Name,
+    valid_days: int,
+    path_length: int | None,
+    now: datetime.datetime,
+) -> x509.Certificate:
+    """A self-signed root CA certificate for a local CA."""
+    public_key = private_key.public_key()
+    not_before, not_after = validity_window(now=now, valid_days=valid_days)
+    usage = x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    ski = _subject_key_identifier(public_key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    )
+    return builder.sign(private_key=private_key, algorithm=signing_hash(private_key))
+
+
+# ---------------------------------------------------------------------------------------------
+# Renewal decisions: None means "keep the certificate", a string says why it must be re-issued.
+# ---------------------------------------------------------------------------------------------
+def _expiry_reason(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime) -> str | None:
+    remaining = _crypto.days_remaining(cert, now=now)
+    if _crypto.not_valid_after(cert) <= now:
+        return f"the certificate expired on {iso8601(_crypto.not_valid_after(cert))}"
+    if remaining < renew_before_days:
+        return f"{remaining} days remain, fewer than renew_before_days={renew_before_days}"
+    if _crypto.not_valid_before(cert) > now + datetime.timedelta(days=1):
+        return f"the certificate is not valid before {iso8601(_crypto.not_valid_before(cert))}"
+    return None
+
+
+def leaf_renew_reason(
+    cert: x509.Certificate,
+    *,
+    csr: x509.CertificateSigningRequest,
+    issuer_cert: x509.Certificate | None,
+    issuer_source: str,
+    renew_before_days: int,
+    now: datetime.datetime,
+) -> str | None:
+    """Why ``cert`` no longer fits the CSR, the issuer or the calendar (None: it still fits)."""
+    if not _crypto.same_public_key(cert.public_key(), csr.public_key()):
+        return "the CSR's key differs from the certificate's (the private key was replaced)"
+    if cert.subject != csr.subject:
+        return (f"the CSR's subject changed ('{_crypto.name_to_string(cert.subject)}' -> "
+                f"'{_crypto.name_to_string(csr.subject)}')")
+    if _name_set(certificate_names(cert)) != _name_set(csr_names(csr)):
+        return "the CSR's subjectAltNames changed"
+    if issuer_cert is None:
+        if not is_self_signed(cert):
+            return "the certificate is not self-signed (it was issued by a CA)"
+    elif not _crypto.is_signed_by(cert, issuer_cert):
+        return f"the certificate was not issued by the CA at {issuer_source} (the CA changed)"
+    usages = extended_key_usages(cert)
+    if usages is not None and "serverAuth" not in usages:
+        return "the certificate does not allow serverAuth"
+    if is_ca(cert):
+        return "the certificate is a CA certificate, not a server certificate"
+    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now)
+
+
+def ca_renew_reason(
+    cert: x509.Certificate,
+    *,
+    private_key,
+    subject: x509.Name,
+    path_length: int | None,
+    renew_before_days: int,
+    now: datetime.datetime,
+) -> str | None:
+    """Why the local CA certificate must be made again (None: it still fits)."""
+    if not _crypto.same_public_key(cert.public_key(), private_key.public_key()):
+        return "the CA private key differs from the certificate's (the key was replaced)"
+    if cert.subject != subject:
+        return (f"the CA subject changed ('{_crypto.name_to_string(cert.subject)}' -> "
+                f"'{_crypto.name_to_string(subject)}')")
+    if not is_self_signed(cert):
+        return "the CA certificate is not self-signed"
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return "the CA certificate has no basicConstraints"
+    if not constraints.value.ca or not constraints.critical:
+        return "the CA certificate's basicConstraints are not CA:TRUE, critical"
+    if constraints.value.path_length != path_length:
+        return f"the CA path length changed ({constraints.value.path_length} -> {path_length})"
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return "the CA certificate has no keyUsage"
+    if not (usage.key_cert_sign and usage.crl_sign):
+        return "the CA certificate's keyUsage lacks keyCertSign or cRLSign"
+    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now)
+
+
+def check_renewal_window(*, valid_days: int, renew_before_days: int) -> None:
+    if valid_days < 1:
+        raise CertificateError(f"valid_days must be at least 1 (got {valid_days})")
+    if renew_before_days < 0:
+        raise CertificateError(f"renew_before_days cannot be negative (got {renew_before_days})")
+    if renew_before_days >= valid_days:
+        raise CertificateError(
+            f"renew_before_days ({renew_before_days}) must be smaller than valid_days ({valid_days}); "
+            "otherwise every run would issue a new certificate"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Module backends: postmaster.tls.certificate and postmaster.tls.local_ca
+# ---------------------------------------------------------------------------------------------
+def issue_argument_spec(*, valid_days: int, renew_before_days: int) -> dict[str, dict[str, t.Any]]:
+    """Options shared by every module that issues a certificate into a file."""
+    return {
+        "path": {"type": "path", "required": True},
+        "valid_days": {"type": "int", "default": valid_days},
+        "renew_before_days": {"type": "int", "default": renew_before_days},
+        "force": {"type": "bool", "default": False},
+        "mode": {"type": "raw", "default": "0644"},
+        "owner": {"type": "str"},
+        "group": {"type": "str"},
+        "backup": {"type": "bool", "default": False},
+    }
+
+
+class _Missing(Exception):
+    """An input file does not exist yet; only tolerated in check mode."""
+
+
+class _IssuingBackend:
+    """What both issuing modules share: read inputs, decide, issue, write atomically, report."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.params = module.params
+        self.path: str = module.params["path"]
+        self.now = _crypto.utcnow()
+        self.missing: list[str] = []
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def read_input(self, path: str, *, what: str) -> bytes:
+        data = _fileio.read_bytes(path)
+        if data is not None:
+            return data
+        if self.module.check_mode:
+            self.missing.append(f"{what} {path}")
+            raise _Missing(path)
+        raise CertificateError(f"{what} {path} does not exist; create it first")
+
+    def load_key(self, path: str, passphrase: str | None, *, what: str):
+        return _crypto.load_private_key(self.read_input(path, what=what), passphrase=passphrase, source=f"{what} {path}")
+
+    # -- to be provided -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        raise NotImplementedError
+
+    def renew_reason(self, existing: x509.Certificate) -> str | None:
+        raise NotImplementedError
+
+    def issue(self) -> x509.Certificate:
+        raise NotImplementedError
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self) -> dict[str, t.Any]:
+        params = self.params
+        check_renewal_window(valid_days=params["valid_days"], renew_before_days=params["renew_before_days"])
+        mode = _fileio.parse_mode(params["mode"], default=0o644)
+        existing_bytes = _fileio.read_bytes(self.path)
+        existing = None
+        if existing_bytes is not None:
+            try:
+                existing = _crypto.load_certificate(existing_bytes, source=self.path)
+            except _crypto.PEMError:
+                existing = None
+        try:
+            self.prepare()
+        except _Missing:
+            return self._predicted(existing_bytes is not None)
+
+        if existing_bytes is None:
+            reason = f"no certificate at {self.path} yet"
+        elif existing is None:
+            reason = f"{self.path} does not hold a readable certificate"
+        elif params["force"]:
+            reason = "force=true"
+        else:
+            reason = self.renew_reason(existing)
+
+        cert = existing
+        backup_file = None
+        if reason is not None:
+            cert = self.issue()
+            remaining = _crypto.days_remaining(cert, now=self.now)
+            if remaining < params["renew_before_days"]:
+                raise CertificateError(
+                    f"the new certificate would be valid for only {remaining} days (its issuer expires on "
+                    f"{iso8601(_crypto.not_valid_after(cert))}), fewer than renew_before_days={params['renew_before_days']}, "
+                    "so every run would issue again; renew the CA first"
+                )
+            if not self.module.check_mode:
+                backup_file = _fileio.atomic_write(
+                    self.module, self.path, cert.public_bytes(serialization.Encoding.PEM),
+                    mode=mode, owner=params["owner"], group=params["group"], backup=params["backup"],
+                )
+        attributes_changed = reason is None and _fileio.attributes_differ(self.path, mode=mode, owner=params["owner"], group=params["group"])
+        if attributes_changed and not self.module.check_mode:
+            _fileio.apply_attributes(self.path, mode=mode, owner=params["owner"], group=params["group"])
+
+        result: dict[str, t.Any] = {
+            "changed": reason is not None or attributes_changed,
+            "path": self.path,
+            "renewed": reason is not None and existing_bytes is not None,
+            "renew_reason": reason,
+        }
+        result.update(certificate_facts(cert, now=self.now))
+        if backup_file:
+            result["backup_file"] = backup_file
+        if reason is not None:
+            result["diff"] = {"before_header": self.path, "after_header": self.path,
+                              "before": diff_summary(existing), "after": diff_summary(cert)}
+        return result
+
+    def _predicted(self, exists: bool) -> dict[str, t.Any]:
+        for what in self.missing:
+            self.module.warn(f"{what} does not exist yet; check mode assumes an earlier task creates it and predicts a new certificate")
+        return {
+            "changed": True,
+            "path": self.path,
+            "renewed": exists,
+            "renew_reason": f"{self.missing[0]} does not exist yet (check mode)",
+        }
+
+
+class LeafCertificateBackend(_IssuingBackend):
+    """postmaster.tls.certificate: a server certificate for a CSR, self-signed or from a local CA."""
+
+    def prepare(self) -> None:
+        params = self.params
+        csr_path = params["csr_path"]
+        self.csr = load_csr(self.read_input(csr_path, what="CSR"), source=f"CSR {csr_path}")
+        key = None
+        if params["privatekey_path"]:
+            key = self.load_key(params["privatekey_path"], params["privatekey_passphrase"], what="private key")
+        check_csr(self.csr, csr_source=f"CSR {csr_path}", private_key=key, key_source=params["privatekey_path"] or "")
+        if params["provider"] == "selfsigned":
+            self.signing_key = key
+            self.issuer_cert = None
+            self.issuer_source = "self"
+            return
+        ca_path = params["ca_cert_path"]
+        ca_data = self.read_input(ca_path, what="CA certificate")
+        try:
+            self.issuer_cert = _crypto.load_certificate(ca_data, source=f"CA certificate {ca_path}")
+        except _crypto.PEMError as exc:
+            raise CertificateError(str(exc)) from None
+        self.signing_key = self.load_key(params["ca_privatekey_path"], params["ca_privatekey_passphrase"], what="CA private key")
+        self.issuer_source = ca_path
+        check_ca(self.issuer_cert, self.signing_key, ca_source=ca_path, key_source=params["ca_privatekey_path"], now=self.now)
+
+    def renew_reason(self, existing: x509.Certificate) -> str | None:
+        return leaf_renew_reason(
+            existing, csr=self.csr, issuer_cert=self.issuer_cert, issuer_source=self.issuer_source,
+            renew_before_days=self.params["renew_before_days"], now=self.now,
+        )
+
+    def issue(self) -> x509.Certificate:
+        return issue_leaf(self.csr, signing_key=self.signing_key, issuer_cert=self.issuer_cert,
+                          valid_days=self.params["valid_days"], now=self.now)
+
+
+class LocalCABackend(_IssuingBackend):
+    """postmaster.tls.local_ca: the self-signed root certificate of a local CA."""
+
+    def prepare(self) -> None:
+        params = self.params
+        if params["path_length"] is not None and params["path_length"] < 0:
+            raise CertificateError(f"path_length cannot be negative (got {params['path_length']})")
+        self.subject = ca_subject(params["common_name"], params["organization"])
+        self.key = self.load_key(params["privatekey_path"], params["privatekey_passphrase"], what="CA private key")
+        check_key_strength(self.key.public_key(), what=f"the CA private key {params['privatekey_path']}")
+
+    def renew_reason(self, existing: x509.Certificate) -> str | None:
+        return ca_renew_reason(existing, private_key=self.key, subject=self.subject, path_length=self.params["path_length"],
+                               renew_before_days=self.params["renew_before_days"], now=self.now)
+
+    def issue(self) -> x509.Certificate:
+        return issue_ca(self.key, subject=self.subject, valid_days=self.params["valid_days"],
+                        path_length=self.params["path_length"], now=self.now)
+
+
+# ---------------------------------------------------------------------------------------------
+# postmaster.tls.certificate_info
+# ---------------------------------------------------------------------------------------------
+def inspect(
+    paths: t.Iterable[str],
+    *,
+    privatekey_path: str | None = None,
+    privatekey_passphrase: str | None = None,
+    tolerate_missing: bool = False,
+    now: datetime.datetime | None = None,
+) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """Facts about the first certificate of every file; missing files are errors unless tolerated."""
+    now = now or _crypto.utcnow()
+    warnings: list[str] = []
+    public_key = None
+    if privatekey_path:
+        key_data = _fileio.read_bytes(privatekey_path)
+        if key_data is None:
+            if not tolerate_missing:
+                raise CertificateError(f"private key {privatekey_path} does not exist")
+            warnings.append(f"private key {privatekey_path} does not exist yet (check mode); matches_key is null")
+        else:
+            public_key = _crypto.load_private_key(key_data, passphrase=privatekey_passphrase,
+                                                  source=f"private key {privatekey_path}").public_key()
+    out = []
+    for path in paths:
+        data = _fileio.read_bytes(path)
+        if data is None:
+            if not tolerate_missing:
+                raise CertificateError(f"certificate {path} does not exist")
+            warnings.append(f"certificate {path} does not exist yet (check mode)")
+            out.append({"path": path, "exists": False, "count": 0})
+            continue
+        certs = _crypto.load_certificates(data, source=path)
+        entry: dict[str, t.Any] = {"path": path, "exists": True, "count": len(certs)}
+        entry.update(certificate_facts(certs[0], now=now))
+        entry["matches_key"] = None if public_key is None else _crypto.same_public_key(certs[0].public_key(), public_key)
+        out.append(entry)
+    return out, warnings

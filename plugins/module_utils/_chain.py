@@ -1,0 +1,693 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Chains for postmaster.tls.certificate_install: order by signature, drop extras, reach a trust
+anchor, run every install check, and build the files a mail server reads.
+
+Every check runs on parsed objects before a single byte is written; a failed check raises
+:class:`InstallCheckError`, whose message names the check and the certificate concerned.
+Works with cryptography 38 (signature checks go through ``_crypto.is_signed_by``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import ssl
+import typing as t
+from dataclasses import dataclass, field
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils._certificate import MIN_RSA_BITS, extended_key_usages, iso8601, is_ca
+
+if _crypto.HAS_CRYPTOGRAPHY:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+# The names of the checks, as the failure messages spell them.
+CHECK_KEY_MATCH = "key match"
+CHECK_CHAIN_LINKING = "chain linking"
+CHECK_TRUST_ANCHOR = "trust anchor"
+CHECK_VALIDITY = "validity"
+CHECK_DAYS_REMAINING = "days remaining"
+CHECK_NAMES = "names"
+CHECK_KEY_STRENGTH = "key strength"
+CHECK_SIGNATURE = "signature algorithm"
+CHECK_EKU = "extended key usage"
+CHECK_CA = "CA constraints"
+
+WEAK_SIGNATURE_HASHES = frozenset({"md5", "sha1", "md2", "md4"})
+MIN_EC_BITS = 256
+
+# Where distributions keep their CA bundle, for when Python's compiled-in defaults point nowhere.
+WELL_KNOWN_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # Alpine, BSDs
+)
+
+CERT_FILE = "cert.pem"
+CHAIN_FILE = "chain.pem"
+FULLCHAIN_FILE = "fullchain.pem"
+COMBINED_FILE = "combined.pem"
+FILE_KEYS = {CERT_FILE: "cert", CHAIN_FILE: "chain", FULLCHAIN_FILE: "fullchain", COMBINED_FILE: "combined"}
+
+
+class ChainError(Exception):
+    """An input cannot be used (missing, unreadable); the message names it and the fix."""
+
+
+class InstallCheckError(ChainError):
+    """An install check failed. ``check`` is the check's name, ``concerned`` the certificate."""
+
+    def __init__(self, check: str, concerned: str, detail: str) -> None:
+        self.check = check
+        self.concerned = concerned
+        super().__init__(f"refused by the {check} check: {concerned}: {detail}; nothing was written")
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def describe(cert: x509.Certificate, role: str) -> str:
+    """``leaf certificate 'CN=mail.example.org' (sha256 ab:cd:ef:01:...)``: enough to find it again."""
+    fingerprint = _crypto.cert_fingerprint_sha256(cert)
+    return f"{role} '{_crypto.name_to_string(cert.subject)}' (sha256 {fingerprint[:23]}...)"
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and _crypto.is_signed_by(cert, cert)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust anchors
+# ---------------------------------------------------------------------------------------------
+def default_trust_store() -> str:
+    """The system CA bundle (a file), or failing that the hashed CA directory."""
+    paths = ssl.get_default_verify_paths()
+    files = [os.environ.get(paths.openssl_cafile_env or "SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile, *WELL_KNOWN_BUNDLES]
+    # Resolved, so messages name the real bundle (Debian's /usr/lib/ssl/cert.pem is a symlink).
+    for candidate in files:
+        if candidate and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    for candidate in (os.environ.get(paths.openssl_capath_env or "SSL_CERT_DIR"), paths.capath, paths.openssl_capath, "/etc/ssl/certs"):
+        if candidate and os.path.isdir(candidate):
+            return os.path.realpath(candidate)
+    raise ChainError("no system trust store found (no CA bundle such as /etc/ssl/certs/ca-certificates.crt); "
+                     "install the ca-certificates package or set trust_anchors_path")
+
+
+def load_trust_anchors(path: str) -> list[x509.Certificate]:
+    """Certificates from a CA bundle file, or from every certificate file of a CA directory."""
+    if os.path.isdir(path):
+        anchors = []
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if not os.path.isfile(full):
+                continue
+            try:
+                with open(full, "rb") as handle:
+                    anchors.extend(_crypto.load_certificates(handle.read(), source=full))
+            except (OSError, _crypto.PEMError):
+                continue  # A CA directory also holds CRLs and odd files; only certificates count.
+        if not anchors:
+            raise ChainError(f"trust anchors: the directory {path} holds no certificates")
+        return anchors
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ChainError(f"trust anchors: {path} does not exist; point trust_anchors_path at a CA certificate file") from None
+    except OSError as exc:
+        raise ChainError(f"trust anchors: cannot read {path}: {exc.strerror}") from None
+    try:
+        return _crypto.load_certificates(data, source=f"trust anchors {path}")
+    except _crypto.PEMError as exc:
+        raise ChainError(str(exc)) from None
+
+
+class AnchorIndex:
+    """Trust anchors by subject, for finding the anchor that signed a certificate."""
+
+    def __init__(self, anchors: t.Iterable[x509.Certificate], *, source: str) -> None:
+        self.source = source
+        self._by_subject: dict[bytes, list[x509.Certificate]] = {}
+        self._ders: set[bytes] = set()
+        for anchor in anchors:
+            self._by_subject.setdefault(anchor.subject.public_bytes(), []).append(anchor)
+            self._ders.add(der(anchor))
+
+    def __len__(self) -> int:
+        return len(self._ders)
+
+    def contains(self, cert: x509.Certificate) -> bool:
+        """The certificate is an anchor itself: same bytes, or same subject and key (a re-issued root)."""
+        if der(cert) in self._ders:
+            return True
+        return any(_crypto.same_public_key(a.public_key(), cert.public_key()) for a in self._by_subject.get(cert.subject.public_bytes(), []))
+
+    def issuers_of(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        return [a for a in self._by_subject.get(cert.issuer.public_bytes(), []) if _crypto.is_signed_by(cert, a)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Dropped:
+    cert: x509.Certificate
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "subject": _crypto.name_to_string(self.cert.subject),
+            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(self.cert),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class CheckedChain:
+    """The result of every check: what to install, in order."""
+
+    leaf: x509.Certificate
+    intermediates: list[x509.Certificate]  # leaf-first order, without the leaf
+    anchor: x509.Certificate
+    chain: list[x509.Certificate]  # what chain.pem holds: intermediates (+ the anchor if asked)
+    dropped: list[Dropped] = field(default_factory=list)
+
+
+def _dedupe(certs: t.Iterable[x509.Certificate], *, leaf: x509.Certificate) -> tuple[list[x509.Certificate], list[Dropped]]:
+    seen = {der(leaf)}
+    unique, dropped = [], []
+    for cert in certs:
+        key = der(cert)
+        if key in seen:
+            dropped.append(Dropped(cert, "duplicate"))
+            continue
+        seen.add(key)
+        unique.append(cert)
+    return unique, dropped
+
+
+def _prefer(candidates: list[x509.Certificate], now: datetime.datetime) -> x509.Certificate:
+    """Of several certificates that fit, the one valid now with the latest notAfter."""
+    def rank(cert: x509.Certificate) -> tuple[bool, datetime.datetime]:
+        valid = _crypto.not_valid_before(cert) <= now < _crypto.not_valid_after(cert)
+        return valid, _crypto.not_valid_after(cert)
+
+    return max(candidates, key=rank)
+
+
+def _role(cert: x509.Certificate, leaf: x509.Certificate) -> str:
+    return "leaf certificate" if cert is leaf else "intermediate certificate"
+
+
+def _check_signature_hash(cert: x509.Certificate, role: str) -> None:
+    name = _crypto.signature_hash_name(cert)
+    if name in WEAK_SIGNATURE_HASHES or name == "unsupported":
+        raise InstallCheckError(
+            CHECK_SIGNATURE, describe(cert, role),
+            f"it is signed with {name.upper() if name else name}, which clients refuse; have the CA re-issue it with SHA-256 or better",
+        )
+
+
+def build_chain(
+    leaf: x509.Certificate,
+    candidates: t.Iterable[x509.Certificate],
+    anchors: AnchorIndex,
+    *,
+    include_root: bool,
+    now: datetime.datetime,
+) -> CheckedChain:
+    """Order ``candidates`` from the leaf up by signature and stop at a trust anchor.
+
+    Certificates that are not on the path (unrelated extras, duplicates, a root that stays out)
+    are reported in ``dropped``. Weak signature hashes are refused here, before a signature made
+    with them is relied upon.
+    """
+    given = list(candidates)
+    pool, dropped = _dedupe(given, leaf=leaf)
+    path: list[x509.Certificate] = []
+    current = leaf
+    used = {der(leaf)}
+    while not is_self_signed(current):
+        _check_signature_hash(current, _role(current, leaf))
+        if anchors.issuers_of(current):
+            # Stop at the first certificate a trust anchor signed: what the chain holds beyond it
+            # (the root, or a cross-signed copy of it that may have expired) is not needed.
+            break
+        named = [c for c in pool if der(c) not in used and c.subject == current.issuer]
+        linked = [c for c in named if _crypto.is_signed_by(current, c)]
+        if linked:
+            issuer = _prefer(linked, now)
+            path.append(issuer)
+            used.add(der(issuer))
+            current = issuer
+            continue
+        issuer_name = _crypto.name_to_string(current.issuer)
+        if named:
+            raise InstallCheckError(
+                CHECK_CHAIN_LINKING, describe(current, _role(current, leaf)),
+                f"the chain holds a certificate named '{issuer_name}', but its key does not verify this certificate's "
+                "signature (an impostor or a re-keyed CA certificate); give the intermediate that really issued it",
+            )
+        if current is leaf and pool:
+            raise InstallCheckError(
+                CHECK_CHAIN_LINKING, describe(current, "leaf certificate"),
+                f"it was issued by '{issuer_name}', but none of the {len(pool)} chain certificate(s) given is that issuer "
+                f"and no trust anchor in {anchors.source} is; give the issuing intermediate in chain_paths or chain_content",
+            )
+        raise InstallCheckError(
+            CHECK_TRUST_ANCHOR, describe(current, _role(current, leaf)),
+            f"it was issued by '{issuer_name}', which is neither in the chain given nor among the {len(anchors)} trust "
+            f"anchors in {anchors.source}; add the missing intermediate to the chain, or set trust_anchors_path to the CA that issued it",
+        )
+
+    if is_self_signed(current):
+        # The path ends at a self-signed certificate: a root given with the chain, or a self-signed leaf.
+        if not anchors.contains(current):
+            role = "leaf certificate (self-signed)" if current is leaf else "root certificate"
+            raise InstallCheckError(
+                CHECK_TRUST_ANCHOR, describe(current, role),
+                f"the chain ends at this self-signed certificate, which is not among the {len(anchors)} trust anchors in "
+                f"{anchors.source}; set trust_anchors_path to a file that holds it if it is meant to be trusted",
+            )
+        anchor = current
+        if current is not leaf:
+            path.pop()
+    else:
+        anchor = _prefer(anchors.issuers_of(current), now)
+
+    chain = list(path)
+    if include_root and anchor is not leaf:
+        chain.append(anchor)
+    on_path = {der(c) for c in chain} | {der(leaf)}
+    for cert in pool:
+        if der(cert) not in on_path:
+            reason = "the root stays out (include_root=false)" if anchors.contains(cert) else "not part of the leaf's chain"
+            dropped.append(Dropped(cert, reason))
+    return CheckedChain(leaf=leaf, intermediates=path, anchor=anchor, chain=chain, dropped=dropped)
+
+
+def _check_validity(cert: x509.Certificate, role: str, now: datetime.datetime) -> None:
+    not_after = _crypto.not_valid_after(cert)
+    not_before = _crypto.not_valid_before(cert)
+    if not_after <= now:
+        raise InstallCheckError(CHECK_VALIDITY, describe(cert, role),
+                                f"it expired on {iso8601(not_after)}; renew it before installing")
+    if not_before > now:
+        raise InstallCheckError(CHECK_VALIDITY, describe(cert, role),
+                                f"it is not valid before {iso8601(not_before)} (not yet valid); check the clocks or wait")
+
+
+def _check_key_strength(cert: x509.Certificate, role: str) -> None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role),
+                                f"its RSA key has {key.key_size} bits, fewer than {MIN_RSA_BITS}; issue a certificate for a stronger key")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
+        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role),
+                                f"its EC key is on {key.curve.name} ({key.curve.key_size} bits); use P-256 or stronger")
+    if isinstance(key, dsa.DSAPublicKey):
+        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role), "it has a DSA key, which TLS servers no longer use")
+
+
+def _check_eku(cert: x509.Certificate, role: str) -> None:
+    usages = extended_key_usages(cert)
+    if usages is None or "serverAuth" in usages or "anyExtendedKeyUsage" in usages:
+        return
+    raise InstallCheckError(CHECK_EKU, describe(cert, role),
+                            f"its extended key usage ({', '.join(usages)}) does not allow serverAuth, so clients refuse it "
+                            "for a server; have it issued for TLS server authentication")
+
+
+def _check_ca(cert: x509.Certificate) -> None:
+    role = "intermediate certificate"
+    if not is_ca(cert):
+        raise InstallCheckError(CHECK_CA, describe(cert, role), "it is not a CA certificate (basicConstraints CA:TRUE missing) and cannot issue")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not usage.key_cert_sign:
+        raise InstallCheckError(CHECK_CA, describe(cert, role), "its keyUsage does not allow keyCertSign")
+
+
+def check_install(
+    *,
+    leaf: x509.Certificate,
+    candidates: t.Iterable[x509.Certificate],
+    private_key,
+    key_source: str,
+    anchors: AnchorIndex,
+    include_root: bool,
+    required_names: t.Iterable[str],
+    min_days_remaining: int,
+    now: datetime.datetime,
+) -> CheckedChain:
+    """Every check of certificate_install, in the order a reader would debug them."""
+    if not _crypto.same_public_key(leaf.public_key(), private_key.public_key()):
+        raise InstallCheckError(CHECK_KEY_MATCH, describe(leaf, "leaf certificate"),
+                                f"it does not match the private key {key_source} (key spki_sha256 "
+                                f"{_crypto.spki_sha256(private_key.public_key())}, certificate spki_sha256 "
+                                f"{_crypto.spki_sha256(leaf.public_key())}); give the key the CSR was made with")
+    checked = build_chain(leaf, candidates, anchors, include_root=include_root, now=now)
+    path = [leaf, *checked.intermediates]
+    for cert in path:
+        _check_validity(cert, _role(cert, leaf), now)
+    if checked.anchor is not leaf:
+        _check_validity(checked.anchor, "trust anchor", now)
+    remaining = _crypto.days_remaining(leaf, now=now)
+    if remaining < min_days_remaining:
+        raise InstallCheckError(CHECK_DAYS_REMAINING, describe(leaf, "leaf certificate"),
+                                f"only {remaining} days remain (until {iso8601(_crypto.not_valid_after(leaf))}), fewer than "
+                                f"min_days_remaining={min_days_remaining}; renew it first")
+    for name in required_names:
+        if not _crypto.covers(leaf, name):
+            raise InstallCheckError(CHECK_NAMES, describe(leaf, "leaf certificate"),
+                                    f"it does not cover the required name {name} (its names: {', '.join(_crypto.dns_names(leaf)) or 'none'}; "
+                                    "a wildcard covers exactly one left-most label); issue it for that name")
+    for cert in path:
+        _check_key_strength(cert, _role(cert, leaf))
+    for cert in path:
+        _check_eku(cert, _role(cert, leaf))
+    for cert in checked.intermediates:
+        _check_ca(cert)
+    return checked
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------------------------
+def private_key_block(data: bytes, private_key) -> bytes:
+    """The key as the combined file carries it: the file's own PEM block, or PKCS#8 PEM for DER input."""
+    blocks = [block for label, block in _crypto.pem_blocks(data) if label.endswith("PRIVATE KEY")]
+    if blocks:
+        return blocks[0]
+    return private_key.private_bytes(
+        encoding=serialization.Encoding.PEM,
+        format=serialization.PrivateFormat.PKCS8,
+        encryption_algorithm=serialization.NoEncryption(),
+    )
+
+
+def file_contents(checked: CheckedChain, key_block: bytes) -> dict[str, bytes]:
+    """cert.pem, chain.pem, fullchain.pem, combined.pem (key first: Postfix's smtpd_tls_chain_files order)."""
+    leaf = pem(checked.leaf)
+    chain = b"".join(pem(c) for c in checked.chain)
+    return {
+        CERT_FILE: leaf,
+        CHAIN_FILE: chain,
+        FULLCHAIN_FILE: leaf + chain,
+        COMBINED_FILE: key_block + leaf + chain,
+    }
+
+
+def _squash(block: bytes) -> bytes:
+    return b"".join(block.split())
+
+
+def same_certificates(existing: bytes | None, wanted: bytes) -> bool:
+    """Same certificates in the same order, whatever the whitespace or text around them."""
+    if existing is None:
+        return False
+    have = _crypto.pem_blocks(existing)
+    want = _crypto.pem_blocks(wanted)
+    if any(label != "CERTIFICATE" for label, _block in have):
+        return False
+    return [_squash(b) for _l, b in have] == [_squash(b) for _l, b in want]
+
+
+def same_combined(existing: bytes | None, wanted: bytes, *, private_key, passphrase: str | None) -> bool:
+    """Same key (by value, any encoding) first, then the same certificates in the same order."""
+    if existing is None:
+        return False
+    have = _crypto.pem_blocks(existing)
+    want = _crypto.pem_blocks(wanted)
+    if not have or not have[0][0].endswith("PRIVATE KEY") or len(have) != len(want):
+        return False
+    if any(label != "CERTIFICATE" for label, _block in have[1:]):
+        return False
+    if [_squash(b) for _l, b in have[1:]] != [_squash(b) for _l, b in want[1:]]:
+        return False
+    if _squash(have[0][1]) == _squash(want[0][1]):
+        return True
+    try:
+        existing_key = _crypto.load_private_key(have[0][1], passphrase=passphrase, source="the existing combined file's key")
+    except _crypto.PEMError:
+        return False
+    plain = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        return bool(existing_key.private_bytes(*plain) == private_key.private_bytes(*plain))
+    except (TypeError, ValueError):
+        return False
+
+
+def summarize_file(data: bytes | None, *, passphrase: str | None = None) -> list[str]:
+    """Public, readable facts about a certificate or combined file, for diff mode (never key bytes)."""
+    if data is None:
+        return ["(absent)"]
+    lines = []
+    for label, block in _crypto.pem_blocks(data):
+        if label.endswith("PRIVATE KEY"):
+            try:
+                key = _crypto.load_private_key(block, passphrase=passphrase, source="key")
+                facts = _crypto.describe_public_key(key.public_key())
+                lines.append(f"private key: {facts['type']} {facts.get('size')} spki_sha256 {_crypto.spki_sha256(key.public_key())}")
+            except _crypto.PEMError:
+                lines.append("private key: (encrypted or unreadable)")
+        elif label == "CERTIFICATE":
+            try:
+                cert = _crypto.load_certificate(block)
+            except _crypto.PEMError:
+                lines.append("certificate: (unreadable)")
+                continue
+            lines.append(f"certificate: {_crypto.name_to_string(cert.subject)} sha256 {_crypto.cert_fingerprint_sha256(cert)}")
+        else:
+            lines.append(f"{label.lower()}: (other PEM block)")
+    return lines or ["(empty)"]
+
+
+def chain_facts(checked: CheckedChain) -> list[dict[str, str]]:
+    return [
+        {
+            "subject": _crypto.name_to_string(cert.subject),
+            "issuer": _crypto.name_to_string(cert.issuer),
+            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
+        }
+        for cert in [checked.leaf, *checked.chain]
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Module backend: postmaster.tls.certificate_install
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _PlannedFile:
+    name: str
+    path: str
+    content: bytes
+    mode: int
+    secret: bool
+    before: bytes | None = None
+    before_mode: int | None = None
+    content_changed: bool = False
+    attributes_changed: bool = False
+
+
+class InstallBackend:
+    """Check everything, then write cert.pem, chain.pem, fullchain.pem and combined.pem atomically."""
+
+    def __init__(self, module) -> None:
+        self.module = module
+        self.params = module.params
+        self.dest: str = module.params["dest"]
+        self.now = _crypto.utcnow()
+        self.missing: list[str] = []
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _read(self, path: str, what: str) -> bytes | None:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            if self.module.check_mode:
+                self.missing.append(f"{what} {path}")
+                return None
+            raise ChainError(f"{what} {path} does not exist; create it first") from None
+        except OSError as exc:
+            raise ChainError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+    def _certs(self, data: bytes, source: str) -> list[x509.Certificate]:
+        try:
+            return _crypto.load_certificates(data, source=source)
+        except _crypto.PEMError as exc:
+            raise ChainError(str(exc)) from None
+
+    def _inputs(self):
+        params = self.params
+        if params["certificate_content"]:
+            leaf_data: bytes | None = params["certificate_content"].encode("utf-8")
+            leaf_source = "certificate_content"
+        else:
+            leaf_source = params["certificate_path"]
+            leaf_data = self._read(leaf_source, "certificate")
+        chain_inputs: list[tuple[bytes | None, str]] = [(self._read(p, "chain file"), p) for p in params["chain_paths"]]
+        if params["chain_content"]:
+            chain_inputs.append((params["chain_content"].encode("utf-8"), "chain_content"))
+        key_path = params["privatekey_path"]
+        key_data = self._read(key_path, "private key")
+        anchors_path = params["trust_anchors_path"] or default_trust_store()
+        if not os.path.exists(anchors_path) and self.module.check_mode:
+            self.missing.append(f"trust anchors {anchors_path}")
+        if self.missing or leaf_data is None or key_data is None:
+            return None
+        leaf_certs = self._certs(leaf_data, leaf_source)
+        candidates = leaf_certs[1:]  # a fullchain given as the certificate: its tail is chain material
+        for data, source in chain_inputs:
+            if data is not None:
+                candidates.extend(self._certs(data, source))
+        private_key = _crypto.load_private_key(key_data, passphrase=params["privatekey_passphrase"], source=f"private key {key_path}")
+        anchors = AnchorIndex(load_trust_anchors(anchors_path), source=anchors_path)
+        return leaf_certs[0], candidates, key_data, private_key, anchors
+
+    # -- plan and write -------------------------------------------------------------------------
+    def _plan(self, contents: dict[str, bytes], private_key) -> list[_PlannedFile]:
+        params = self.params
+        secret_mode = _fileio.parse_mode(params["mode"], default=0o600)
+        public_mode = _fileio.parse_mode(params["public_mode"], default=0o644)
+        planned = []
+        for name, content in contents.items():
+            secret = name == COMBINED_FILE
+            item = _PlannedFile(name=name, path=os.path.join(self.dest, name), content=content,
+                                mode=secret_mode if secret else public_mode, secret=secret)
+            try:
+                with open(item.path, "rb") as handle:
+                    item.before = handle.read()
+            except FileNotFoundError:
+                item.before = None
+            except OSError as exc:
+                raise ChainError(f"cannot read {item.path}: {exc.strerror}") from None
+            item.before_mode = _mode_of(item.path)
+            if secret:
+                same = same_combined(item.before, content, private_key=private_key, passphrase=params["privatekey_passphrase"])
+            elif content == b"":
+                same = item.before is not None and not _crypto.pem_blocks(item.before) and not item.before.strip()
+            else:
+                same = same_certificates(item.before, content)
+            item.content_changed = not same
+            item.attributes_changed = not item.content_changed and _fileio.attributes_differ(
+                item.path, mode=item.mode, owner=params["owner"], group=params["group"])
+            planned.append(item)
+        return planned
+
+    def _write(self, planned: list[_PlannedFile]) -> dict[str, str]:
+        params = self.params
+        if not os.path.isdir(self.dest):
+            try:
+                os.makedirs(self.dest, mode=0o755)
+            except OSError as exc:
+                raise ChainError(f"cannot create the destination directory {self.dest}: {exc.strerror}") from None
+        backups: dict[str, str] = {}
+        done: list[_PlannedFile] = []
+        try:
+            for item in planned:
+                if not (item.content_changed or item.attributes_changed):
+                    continue
+                if item.content_changed:
+                    backup = _fileio.atomic_write(self.module, item.path, item.content, mode=item.mode,
+                                                  owner=params["owner"], group=params["group"], backup=params["backup"])
+                    if backup:
+                        backups[FILE_KEYS[item.name]] = backup
+                else:
+                    _fileio.apply_attributes(item.path, mode=item.mode, owner=params["owner"], group=params["group"])
+                done.append(item)
+        except _fileio.FileIOError as exc:
+            # Put back what was already replaced, so a half-written set never goes live.
+            for item in reversed(done):
+                try:
+                    _fileio.restore(item.path, item.before, mode=item.before_mode)
+                except OSError:
+                    pass
+            raise ChainError(f"{exc}; files already replaced in {self.dest} were restored") from None
+        return backups
+
+    # -- the run --------------------------------------------------------------------------------
+    def run(self) -> dict[str, t.Any]:
+        params = self.params
+        files = {FILE_KEYS[name]: os.path.join(self.dest, name) for name in FILE_KEYS}
+        inputs = self._inputs()
+        if inputs is None:
+            for what in self.missing:
+                self.module.warn(f"{what} does not exist yet; check mode assumes an earlier task creates it and predicts an install")
+            return {"changed": True, "dest": self.dest, "files": files, "changed_files": list(FILE_KEYS)}
+        leaf, candidates, key_data, private_key, anchors = inputs
+        checked = check_install(
+            leaf=leaf, candidates=candidates, private_key=private_key, key_source=params["privatekey_path"],
+            anchors=anchors, include_root=params["include_root"], required_names=params["required_names"],
+            min_days_remaining=params["min_days_remaining"], now=self.now,
+        )
+        if b"ENCRYPTED" in key_data:
+            self.module.warn("the private key is encrypted, so combined.pem carries it encrypted: Postfix cannot read an encrypted key "
+                             "in smtpd_tls_chain_files; store the key unencrypted (mode 0600) for a mail server")
+        for item in checked.dropped:
+            if item.reason != "duplicate":
+                self.module.warn(f"left out {describe(item.cert, 'certificate')}: {item.reason}")
+        planned = self._plan(file_contents(checked, private_key_block(key_data, private_key)), private_key)
+        changed_files = [item.name for item in planned if item.content_changed or item.attributes_changed]
+        backups: dict[str, str] = {}
+        if changed_files and not self.module.check_mode:
+            backups = self._write(planned)
+        result: dict[str, t.Any] = {
+            "changed": bool(changed_files),
+            "dest": self.dest,
+            "files": files,
+            "changed_files": changed_files,
+            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(leaf),
+            "spki_sha256": _crypto.spki_sha256(leaf.public_key()),
+            "not_after": iso8601(_crypto.not_valid_after(leaf)),
+            "days_remaining": _crypto.days_remaining(leaf, now=self.now),
+            "chain": chain_facts(checked),
+            "trust_anchor": {
+                "subject": _crypto.name_to_string(checked.anchor.subject),
+                "fingerprint_sha256": _crypto.cert_fingerprint_sha256(checked.anchor),
+                "source": anchors.source,
+            },
+            "dropped": [item.as_dict() for item in checked.dropped],
+        }
+        if backups:
+            result["backup_files"] = backups
+        if changed_files:
+            result["diff"] = {
+                "before_header": self.dest,
+                "after_header": self.dest,
+                "before": _diff_text(planned, after=False, passphrase=params["privatekey_passphrase"]),
+                "after": _diff_text(planned, after=True, passphrase=params["privatekey_passphrase"]),
+            }
+        return result
+
+
+def _mode_of(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return None
+
+
+def _diff_text(planned: list[_PlannedFile], *, after: bool, passphrase: str | None) -> str:
+    lines = []
+    for item in planned:
+        data = item.content if after else item.before
+        mode = item.mode if after else item.before_mode
+        mode_text = f"{mode:04o}" if mode is not None else "-"
+        lines.append(f"{item.name} (mode {mode_text}):")
+        lines.extend(f"  {line}" for line in summarize_file(data, passphrase=passphrase))
+    return "\n".join(lines) + "\n"

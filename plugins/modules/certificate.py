@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certificate
+short_description: Issue a TLS server certificate for a CSR, self-signed or from a local CA, and renew it by date
+version_added: 0.1.0
+description:
+  - Issues a certificate for the CSR at O(csr_path) and writes it to O(path), either self-signed
+    (O(provider=selfsigned)) or signed by a local CA (O(provider=ownca), see M(postmaster.tls.local_ca)).
+  - The certificate takes the CSR's subject, public key and subjectAltNames (or, when the CSR asks for
+    none, its common name as the only DNS name). Everything else is fixed policy for a mail server
+    certificate - C(basicConstraints CA:FALSE) (critical), keyUsage C(digitalSignature) (plus
+    C(keyEncipherment) for RSA keys, critical), extended key usage C(serverAuth), subject and
+    authority key identifiers, and a random 159-bit serial number.
+  - Unlike community.crypto's own-CA and self-signed providers, this module renews by date - once
+    fewer than O(renew_before_days) days remain, the next run issues a new certificate. It also
+    issues again when the CSR's key, subject or names changed, when the certificate was not issued
+    by the given CA (the CA changed), or when O(force=true).
+  - A certificate from a local CA never outlives the CA certificate; when that would leave fewer
+    than O(renew_before_days) days, the module fails and asks for the CA to be renewed first.
+author:
+  - postmaster.tls contributors (@postmaster-tls)
+extends_documentation_fragment:
+  - postmaster.tls.attributes
+  - postmaster.tls.attributes.FILES
+  - postmaster.tls.certificate
+attributes:
+  platform:
+    platforms: posix
+  check_mode:
+    support: full
+    details:
+      - Check mode decides exactly as a real run (it even signs the new certificate in memory) and
+        only skips the write. When an input (CSR, key, CA) does not exist yet because an earlier
+        task would create it, check mode predicts a new certificate and warns.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows subject, names, issuer, serial, expiry and fingerprint, before and after.
+  idempotent:
+    support: full
+    details:
+      - Except with O(force=true).
+options:
+  csr_path:
+    description:
+      - The certificate signing request (PEM or DER), for example made by M(postmaster.tls.csr).
+    type: path
+    required: true
+  provider:
+    description:
+      - V(selfsigned) signs the certificate with its own key (O(privatekey_path)); for labs and for
+        peers that pin the certificate.
+      - V(ownca) signs it with a local CA (O(ca_cert_path), O(ca_privatekey_path)).
+    type: str
+    required: true
+    choices: [selfsigned, ownca]
+  privatekey_path:
+    description:
+      - The private key the CSR was made with.
+      - Required with O(provider=selfsigned) (it signs the certificate). With O(provider=ownca) it is
+        optional and only checked against the CSR, so a key replaced without a new CSR is caught.
+    type: path
+  privatekey_passphrase:
+    description:
+      - Passphrase of O(privatekey_path), when it is encrypted.
+    type: str
+  ca_cert_path:
+    description:
+      - The CA certificate that signs (PEM), with O(provider=ownca). It must be a CA certificate
+        (C(basicConstraints CA:TRUE)) that is valid now.
+    type: path
+  ca_privatekey_path:
+    description:
+      - The CA's private key, with O(provider=ownca).
+    type: path
+  ca_privatekey_passphrase:
+    description:
+      - Passphrase of O(ca_privatekey_path), when it is encrypted.
+    type: str
+  valid_days:
+    description:
+      - How many days a new certificate is valid (from now; the start is back-dated five minutes for
+        clock skew).
+      - Changing it does not by itself issue a new certificate; the next renewal uses it.
+    type: int
+    default: 365
+  renew_before_days:
+    description:
+      - Issue a new certificate once fewer than this many days remain.
+      - Must be smaller than O(valid_days).
+    type: int
+    default: 30
+seealso:
+  - module: postmaster.tls.local_ca
+    description: Create the local CA that O(provider=ownca) signs with.
+  - module: postmaster.tls.certificate_install
+    description: Check the certificate with its chain and key and install it for Postfix and Dovecot.
+  - module: postmaster.tls.certificate_info
+    description: Inspect certificates without changing anything.
+notes:
+  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
+requirements:
+  - cryptography >= 3.4
+"""
+
+EXAMPLES = r"""
+---
+- name: Issue the RSA certificate from the local CA, renewed 30 days before it expires
+  postmaster.tls.certificate:
+    path: /etc/postmaster-tls/mail/rsa/issued.pem
+    csr_path: /etc/postmaster-tls/mail/rsa/request.csr
+    privatekey_path: /etc/postmaster-tls/mail/rsa/privkey.pem
+    provider: ownca
+    ca_cert_path: /etc/postmaster-tls/ca/ca.pem
+    ca_privatekey_path: /etc/postmaster-tls/ca/ca.key
+    valid_days: 90
+    renew_before_days: 30
+  register: issued
+
+- name: Show when it expires
+  ansible.builtin.debug:
+    msg: "{{ issued.not_after }} ({{ issued.days_remaining }} days); renewed: {{ issued.renewed }} {{ issued.renew_reason }}"
+
+- name: Issue a self-signed certificate for a lab
+  postmaster.tls.certificate:
+    path: /etc/postmaster-tls/lab/ecdsa/issued.pem
+    csr_path: /etc/postmaster-tls/lab/ecdsa/request.csr
+    privatekey_path: /etc/postmaster-tls/lab/ecdsa/privkey.pem
+    provider: selfsigned
+    valid_days: 30
+    renew_before_days: 10
+"""
+
+RETURN = r"""
+path:
+  description: Where the certificate is.
+  returned: always
+  type: str
+  sample: /etc/postmaster-tls/mail/rsa/issued.pem
+renewed:
+  description:
+    - V(true) when an existing certificate was replaced (or, in check mode, would be).
+    - V(false) when the certificate was kept, or issued where there was none.
+  returned: always
+  type: bool
+  sample: true
+renew_reason:
+  description: Why a new certificate was issued (or would be, in check mode); V(null) when the existing one was kept.
+  returned: always
+  type: str
+  sample: 3 days remain, fewer than renew_before_days=30
+not_after:
+  description: The end of the certificate's validity, ISO 8601 in UTC.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: '2027-03-01T10:00:00Z'
+not_before:
+  description: The start of the certificate's validity, ISO 8601 in UTC.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: '2026-12-01T09:55:00Z'
+days_remaining:
+  description: Whole days until RV(not_after).
+  returned: success, except in check mode when an input does not exist yet
+  type: int
+  sample: 89
+expired:
+  description: Whether RV(not_after) has passed.
+  returned: success, except in check mode when an input does not exist yet
+  type: bool
+  sample: false
+serial:
+  description: The serial number, lower-case hex bytes separated by colons (as C(openssl x509 -text) shows it).
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: 4f:2a:91:0c:7e:13:5b:aa:02:9d:61:c4:3e:88:f0:17:22:5a:0b:e9
+subject:
+  description: The subject, as an RFC 4514 string.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: CN=mail.example.org
+subject_alt_names:
+  description: The subjectAltNames, as C(DNS:name) or C(IP:address) strings.
+  returned: success, except in check mode when an input does not exist yet
+  type: list
+  elements: str
+  sample: [DNS:mail.example.org, DNS:smtp.example.org]
+issuer:
+  description: The issuer, as an RFC 4514 string.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: CN=Example Mail CA
+key_type:
+  description: The certificate's key type.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: rsa
+key_size:
+  description: The key size in bits (the curve size for ECDSA).
+  returned: success, except in check mode when an input does not exist yet
+  type: int
+  sample: 2048
+key_curve:
+  description: The curve of an ECDSA key; V(null) for other key types.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: secp256r1
+signature_algorithm:
+  description: The signature algorithm, as openssl names it.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: sha256WithRSAEncryption
+fingerprint_sha256:
+  description:
+    - SHA-256 of the certificate (DER), lower-case hex bytes separated by colons.
+    - In check mode with a new certificate, the fingerprint of the one check mode signed in memory
+      (a real run signs another, with a different serial).
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: 3a:7d:...:c1
+spki_sha256:
+  description: SHA-256 (hex) of the DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+is_ca:
+  description: Whether the certificate is a CA certificate (always V(false) for what this module issues).
+  returned: success, except in check mode when an input does not exist yet
+  type: bool
+  sample: false
+self_signed:
+  description: Whether the certificate is self-signed.
+  returned: success, except in check mode when an input does not exist yet
+  type: bool
+  sample: false
+extended_key_usage:
+  description: The extended key usages.
+  returned: success, except in check mode when an input does not exist yet
+  type: list
+  elements: str
+  sample: [serverAuth]
+backup_file:
+  description: The backup of the replaced certificate.
+  returned: when O(backup=true) and a certificate was replaced
+  type: str
+  sample: /etc/postmaster-tls/mail/rsa/issued.pem.2345.2026-12-01@10:00:00~
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
+
+
+def argument_spec() -> dict:
+    spec = _certificate.issue_argument_spec(valid_days=365, renew_before_days=30)
+    spec.update(
+        csr_path={"type": "path", "required": True},
+        provider={"type": "str", "required": True, "choices": ["selfsigned", "ownca"]},
+        privatekey_path={"type": "path"},
+        privatekey_passphrase={"type": "str", "no_log": True},
+        ca_cert_path={"type": "path"},
+        ca_privatekey_path={"type": "path"},
+        ca_privatekey_passphrase={"type": "str", "no_log": True},
+    )
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[
+            ("provider", "selfsigned", ["privatekey_path"]),
+            ("provider", "ownca", ["ca_cert_path", "ca_privatekey_path"]),
+        ],
+        supports_check_mode=True,
+    )
+    if not _crypto.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
+                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    try:
+        result = _certificate.LeafCertificateBackend(module).run()
+    except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

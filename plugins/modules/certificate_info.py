@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certificate_info
+short_description: Inspect certificate files (names, issuer, expiry, key, fingerprints, key match)
+version_added: 0.1.0
+description:
+  - Reads one or more certificate files and returns, for the first certificate of each (the leaf of a
+    full chain), its subject, subjectAltNames, issuer, serial, validity, days remaining, key type and
+    size, signature algorithm, SHA-256 fingerprint and C(spki_sha256) (the data of a DANE C(3 1 1)
+    record), and whether it matches O(privatekey_path).
+  - Never changes anything.
+author:
+  - postmaster.tls contributors (@postmaster-tls)
+extends_documentation_fragment:
+  - postmaster.tls.attributes
+  - postmaster.tls.attributes.INFO_MODULE
+attributes:
+  platform:
+    platforms: posix
+options:
+  paths:
+    description:
+      - Certificate files (PEM or DER). A file with several certificates is reported by its first one,
+        with RV(certificates[].count) saying how many it holds.
+      - A missing file fails the task, except in check mode, where it is reported with
+        RV(certificates[].exists=false) and a warning (an earlier task may create it).
+    type: list
+    elements: path
+    required: true
+    aliases: [path]
+  privatekey_path:
+    description:
+      - A private key to compare every certificate with; see RV(certificates[].matches_key).
+    type: path
+  privatekey_passphrase:
+    description:
+      - Passphrase of O(privatekey_path), when it is encrypted.
+    type: str
+seealso:
+  - module: postmaster.tls.certificate_install
+    description: Install a checked certificate.
+notes:
+  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
+requirements:
+  - cryptography >= 3.4
+"""
+
+EXAMPLES = r"""
+---
+- name: Inspect the installed RSA and ECDSA certificates
+  postmaster.tls.certificate_info:
+    paths:
+      - /etc/postmaster-tls/mail/rsa/live/cert.pem
+      - /etc/postmaster-tls/mail/ecdsa/live/cert.pem
+  register: info
+
+- name: Warn when a certificate expires within 21 days
+  ansible.builtin.debug:
+    msg: "{{ item.path }} expires in {{ item.days_remaining }} days"
+  loop: "{{ info.certificates }}"
+  when: item.days_remaining < 21
+
+- name: Check that the certificate belongs to the key
+  postmaster.tls.certificate_info:
+    paths: /etc/postmaster-tls/mail/rsa/live/cert.pem
+    privatekey_path: /etc/postmaster-tls/mail/rsa/privkey.pem
+  register: match
+  failed_when: not match.certificates[0].matches_key
+"""
+
+RETURN = r"""
+certificates:
+  description: One entry per O(paths) entry, in the same order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The file.
+      type: str
+      sample: /etc/postmaster-tls/mail/rsa/live/cert.pem
+    exists:
+      description: Whether the file exists (always V(true) outside check mode, where a missing file fails).
+      type: bool
+      sample: true
+    count:
+      description: How many certificates the file holds.
+      type: int
+      sample: 2
+    subject:
+      description: Subject, RFC 4514.
+      type: str
+      sample: CN=mail.example.org
+    subject_alt_names:
+      description: subjectAltNames as C(DNS:name) or C(IP:address) strings.
+      type: list
+      elements: str
+      sample: [DNS:mail.example.org]
+    issuer:
+      description: Issuer, RFC 4514.
+      type: str
+      sample: CN=Example Mail CA
+    serial:
+      description: Serial number, lower-case hex bytes separated by colons.
+      type: str
+      sample: 4f:2a:91:0c:7e:13:5b:aa:02:9d:61:c4:3e:88:f0:17:22:5a:0b:e9
+    not_before:
+      description: Start of validity, ISO 8601 in UTC.
+      type: str
+      sample: '2026-12-01T09:55:00Z'
+    not_after:
+      description: End of validity, ISO 8601 in UTC.
+      type: str
+      sample: '2027-03-01T10:00:00Z'
+    days_remaining:
+      description: Whole days until RV(certificates[].not_after) (negative once expired).
+      type: int
+      sample: 89
+    expired:
+      description: Whether RV(certificates[].not_after) has passed.
+      type: bool
+      sample: false
+    key_type:
+      description: V(rsa), V(ecdsa), V(ed25519) or V(ed448).
+      type: str
+      sample: rsa
+    key_size:
+      description: Key size in bits (the curve size for ECDSA).
+      type: int
+      sample: 2048
+    key_curve:
+      description: Curve of an ECDSA key; V(null) otherwise.
+      type: str
+      sample: null
+    signature_algorithm:
+      description: Signature algorithm, as openssl names it.
+      type: str
+      sample: sha256WithRSAEncryption
+    fingerprint_sha256:
+      description: SHA-256 of the certificate (DER), colon-separated hex.
+      type: str
+      sample: 3a:7d:...:c1
+    spki_sha256:
+      description: SHA-256 (hex) of the DER SubjectPublicKeyInfo.
+      type: str
+      sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+    is_ca:
+      description: Whether it is a CA certificate (C(basicConstraints CA:TRUE)).
+      type: bool
+      sample: false
+    self_signed:
+      description: Whether it is self-signed.
+      type: bool
+      sample: false
+    extended_key_usage:
+      description: Extended key usages; V(null) when the certificate has no EKU extension (any purpose).
+      type: list
+      elements: str
+      sample: [serverAuth]
+    matches_key:
+      description:
+        - Whether the certificate's public key is the one of O(privatekey_path).
+        - V(null) when no key was given (or, in check mode, it does not exist yet).
+      type: bool
+      sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
+
+
+def argument_spec() -> dict:
+    return {
+        "paths": {"type": "list", "elements": "path", "required": True, "aliases": ["path"]},
+        "privatekey_path": {"type": "path"},
+        "privatekey_passphrase": {"type": "str", "no_log": True},
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not _crypto.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
+                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    try:
+        certificates, warnings = _certificate.inspect(
+            module.params["paths"],
+            privatekey_path=module.params["privatekey_path"],
+            privatekey_passphrase=module.params["privatekey_passphrase"],
+            tolerate_missing=module.check_mode,
+        )
+    except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:
+        module.fail_json(msg=str(exc))
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, certificates=certificates)
+
+
+if __name__ == "__main__":
+    main()

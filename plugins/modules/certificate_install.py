@@ -1,0 +1,347 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certificate_install
+short_description: Check a certificate with its chain and key, then install it for Postfix and Dovecot
+version_added: 0.1.0
+description:
+  - Takes a leaf certificate, its chain (intermediates in any order, possibly with duplicates,
+    unrelated extras or the root) and its private key, checks everything, and only then writes four
+    files into O(dest), each atomically.
+  - C(cert.pem) - the leaf. C(chain.pem) - the intermediates in leaf-to-root order (plus the root
+    with O(include_root=true)). C(fullchain.pem) - leaf and chain. C(combined.pem) - the private key,
+    then the leaf, then the chain - the order Postfix's C(smtpd_tls_chain_files) wants; it is
+    written with O(mode) (default V('0600')) and optionally O(group).
+  - The checks, all before anything is written - B(key match) (the leaf belongs to the key);
+    B(chain linking) (each certificate is signed by the next, verified by signature, not by name);
+    B(trust anchor) (the chain ends at a certificate in O(trust_anchors_path)); B(validity) (no
+    certificate on the path is expired or not yet valid); B(days remaining) (the leaf has at least
+    O(min_days_remaining) days); B(names) (every O(required_names) entry is covered, wildcards per
+    RFC 6125 - one left-most label only); B(key strength) (RSA 2048 bits or more, EC P-256 or
+    stronger); B(signature algorithm) (no MD5 or SHA-1 signatures); B(extended key usage)
+    (C(serverAuth) allowed); B(CA constraints) (intermediates are CA certificates).
+  - A failed check fails the task with a message that names the check and the certificate
+    concerned, and every file in O(dest) stays exactly as it was. If a write fails half-way, the
+    files already replaced are put back.
+  - C(changed) is decided by meaning - the same certificates in the same order and the same key
+    mean no change, whatever the whitespace - plus the files' mode, owner and group.
+  - Install an RSA and an ECDSA certificate for the same names side by side by giving each its own
+    O(dest) (for example C(.../rsa/live) and C(.../ecdsa/live)).
+author:
+  - postmaster.tls contributors (@postmaster-tls)
+extends_documentation_fragment:
+  - postmaster.tls.attributes
+  - postmaster.tls.attributes.FILES
+attributes:
+  platform:
+    platforms: posix
+  check_mode:
+    support: full
+    details:
+      - Check mode runs every check and decides C(changed) exactly as a real run; only the writes are
+        skipped. When an input does not exist yet because an earlier task would create it, check mode
+        predicts an install and warns.
+  diff_mode:
+    support: full
+    details:
+      - The diff lists, per file, its mode and the certificates it holds (subject and fingerprint)
+        and, for C(combined.pem), the key's type and public key hash. Key material never appears.
+  idempotent:
+    support: full
+options:
+  dest:
+    description:
+      - The directory the four files go into. It is created (mode V('0755')) when missing.
+    type: path
+    required: true
+  certificate_path:
+    description:
+      - The leaf certificate (PEM). When the file holds more certificates (a full chain), the others
+        are used as chain material too.
+      - Exactly one of O(certificate_path) and O(certificate_content) is required.
+    type: path
+  certificate_content:
+    description:
+      - The leaf certificate as PEM text, instead of O(certificate_path).
+    type: str
+  chain_paths:
+    description:
+      - Files with intermediate certificates, in any order. Duplicates are dropped silently; certificates
+        that are not on the leaf's path (and the root, unless O(include_root=true)) are left out with a warning.
+    type: list
+    elements: path
+    default: []
+  chain_content:
+    description:
+      - Intermediate certificates as PEM text, in addition to O(chain_paths).
+    type: str
+  privatekey_path:
+    description:
+      - The private key of the leaf certificate. C(combined.pem) carries it as it is stored.
+    type: path
+    required: true
+  privatekey_passphrase:
+    description:
+      - Passphrase of O(privatekey_path), when it is encrypted (Postfix cannot read encrypted keys;
+        the module warns).
+    type: str
+  trust_anchors_path:
+    description:
+      - A CA certificate file (or a directory of them) holding the trust anchors the chain must reach.
+      - Default is the system's trust store, found through Python's C(ssl.get_default_verify_paths())
+        and the usual distribution paths (C(/etc/ssl/certs/ca-certificates.crt) on Debian).
+      - For a local CA, its certificate (M(postmaster.tls.local_ca)); for a self-signed certificate,
+        the certificate itself.
+    type: path
+  include_root:
+    description:
+      - Also put the trust anchor (the root) at the end of C(chain.pem), C(fullchain.pem) and C(combined.pem).
+      - Clients must have the root already, so sending it only costs bytes; leave it V(false) unless a
+        peer needs it.
+    type: bool
+    default: false
+  required_names:
+    description:
+      - Host names (or IP addresses) the leaf must be valid for, such as the MX host name and the
+        submission and IMAP names.
+    type: list
+    elements: str
+    default: []
+  min_days_remaining:
+    description:
+      - Refuse a leaf with fewer days of validity left.
+    type: int
+    default: 14
+  mode:
+    description:
+      - Mode of C(combined.pem), which holds the private key, as a quoted octal string.
+      - Use V('0640') with O(group) (such as V(ssl-cert)) when a service reads it as that group.
+    type: raw
+    default: '0600'
+  public_mode:
+    description:
+      - Mode of C(cert.pem), C(chain.pem) and C(fullchain.pem), which hold only public data.
+    type: raw
+    default: '0644'
+  owner:
+    description:
+      - Owner of the four files. Default is the user running the module.
+    type: str
+  group:
+    description:
+      - Group of the four files, such as V(ssl-cert). Default is the user's primary group.
+    type: str
+  backup:
+    description:
+      - Keep a timestamped copy of every file that is replaced.
+    type: bool
+    default: false
+seealso:
+  - module: postmaster.tls.certificate
+    description: Issue the certificate (self-signed or from a local CA).
+  - module: postmaster.tls.certificate_info
+    description: Inspect installed certificates.
+notes:
+  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
+requirements:
+  - cryptography >= 3.4
+"""
+
+EXAMPLES = r"""
+---
+- name: Install the RSA certificate issued by the local CA
+  postmaster.tls.certificate_install:
+    dest: /etc/postmaster-tls/mail/rsa/live
+    certificate_path: /etc/postmaster-tls/mail/rsa/issued.pem
+    privatekey_path: /etc/postmaster-tls/mail/rsa/privkey.pem
+    trust_anchors_path: /etc/postmaster-tls/ca/ca.pem
+    required_names:
+      - mail.example.org
+      - smtp.example.org
+
+- name: Install a commercial certificate with its intermediates, readable by the ssl-cert group
+  postmaster.tls.certificate_install:
+    dest: /etc/postmaster-tls/mail/ecdsa/live
+    certificate_path: /root/incoming/mail.example.org.crt
+    chain_paths:
+      - /root/incoming/intermediates.pem
+    privatekey_path: /etc/postmaster-tls/mail/ecdsa/privkey.pem
+    required_names: [mail.example.org]
+    min_days_remaining: 21
+    mode: "0640"
+    group: ssl-cert
+    backup: true
+  register: installed
+
+- name: Show what is installed
+  ansible.builtin.debug:
+    msg: "{{ installed.chain | map(attribute='subject') | list }} until {{ installed.not_after }}"
+"""
+
+RETURN = r"""
+dest:
+  description: The destination directory.
+  returned: always
+  type: str
+  sample: /etc/postmaster-tls/mail/rsa/live
+files:
+  description: The paths of the four files.
+  returned: always
+  type: dict
+  contains:
+    cert:
+      description: The leaf certificate.
+      type: str
+      sample: /etc/postmaster-tls/mail/rsa/live/cert.pem
+    chain:
+      description: The intermediates, leaf-to-root order.
+      type: str
+      sample: /etc/postmaster-tls/mail/rsa/live/chain.pem
+    fullchain:
+      description: Leaf and intermediates.
+      type: str
+      sample: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
+    combined:
+      description: Private key, leaf, intermediates (for Postfix's C(smtpd_tls_chain_files)).
+      type: str
+      sample: /etc/postmaster-tls/mail/rsa/live/combined.pem
+  sample:
+    cert: /etc/postmaster-tls/mail/rsa/live/cert.pem
+    chain: /etc/postmaster-tls/mail/rsa/live/chain.pem
+    fullchain: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
+    combined: /etc/postmaster-tls/mail/rsa/live/combined.pem
+changed_files:
+  description: Names of the files whose content or mode/owner/group changed (or would, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [cert.pem, fullchain.pem, combined.pem]
+fingerprint_sha256:
+  description: SHA-256 of the leaf certificate (DER), lower-case hex bytes separated by colons.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: 3a:7d:...:c1
+spki_sha256:
+  description: SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+not_after:
+  description: The end of the leaf's validity, ISO 8601 in UTC.
+  returned: success, except in check mode when an input does not exist yet
+  type: str
+  sample: '2027-03-01T10:00:00Z'
+days_remaining:
+  description: Whole days until RV(not_after).
+  returned: success, except in check mode when an input does not exist yet
+  type: int
+  sample: 89
+chain:
+  description: The installed certificates in order, leaf first.
+  returned: success, except in check mode when an input does not exist yet
+  type: list
+  elements: dict
+  contains:
+    subject:
+      description: Subject, RFC 4514.
+      type: str
+    issuer:
+      description: Issuer, RFC 4514.
+      type: str
+    fingerprint_sha256:
+      description: SHA-256 of the certificate, colon-separated hex.
+      type: str
+  sample:
+    - {subject: CN=mail.example.org, issuer: CN=Example Intermediate CA, fingerprint_sha256: "3a:7d:...:c1"}
+    - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42"}
+trust_anchor:
+  description: The trust anchor the chain reached.
+  returned: success, except in check mode when an input does not exist yet
+  type: dict
+  contains:
+    subject:
+      description: Subject, RFC 4514.
+      type: str
+    fingerprint_sha256:
+      description: SHA-256 of the anchor, colon-separated hex.
+      type: str
+    source:
+      description: The file or directory the anchor came from.
+      type: str
+  sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", source: /etc/ssl/certs/ca-certificates.crt}
+dropped:
+  description: Certificates given as chain material that were left out, and why.
+  returned: success, except in check mode when an input does not exist yet
+  type: list
+  elements: dict
+  contains:
+    subject:
+      description: Subject, RFC 4514.
+      type: str
+    fingerprint_sha256:
+      description: SHA-256 of the certificate, colon-separated hex.
+      type: str
+    reason:
+      description: V(duplicate), V(not part of the leaf's chain) or V(the root stays out (include_root=false)).
+      type: str
+  sample:
+    - {subject: CN=Unrelated CA, fingerprint_sha256: "aa:bb:...:cc", reason: "not part of the leaf's chain"}
+backup_files:
+  description: Backups of replaced files, by file key (V(cert), V(chain), V(fullchain), V(combined)).
+  returned: when O(backup=true) and a file was replaced
+  type: dict
+  sample: {combined: /etc/postmaster-tls/mail/rsa/live/combined.pem.2345.2026-12-01@10:00:00~}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio
+
+
+def argument_spec() -> dict:
+    return {
+        "dest": {"type": "path", "required": True},
+        "certificate_path": {"type": "path"},
+        "certificate_content": {"type": "str"},
+        "chain_paths": {"type": "list", "elements": "path", "default": []},
+        "chain_content": {"type": "str"},
+        "privatekey_path": {"type": "path", "required": True},
+        "privatekey_passphrase": {"type": "str", "no_log": True},
+        "trust_anchors_path": {"type": "path"},
+        "include_root": {"type": "bool", "default": False},
+        "required_names": {"type": "list", "elements": "str", "default": []},
+        "min_days_remaining": {"type": "int", "default": 14},
+        "mode": {"type": "raw", "default": "0600"},
+        "public_mode": {"type": "raw", "default": "0644"},
+        "owner": {"type": "str"},
+        "group": {"type": "str"},
+        "backup": {"type": "bool", "default": False},
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("certificate_path", "certificate_content")],
+        required_one_of=[("certificate_path", "certificate_content")],
+        supports_check_mode=True,
+    )
+    if not _crypto.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
+                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    try:
+        result = _chain.InstallBackend(module).run()
+    except _chain.InstallCheckError as exc:
+        module.fail_json(msg=str(exc), check=exc.check, concerned=exc.concerned)
+    except (_chain.ChainError, _crypto.PEMError, _fileio.FileIOError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""postmaster.tls.certificate_install run in-process: files, modes, changed by meaning, refusals, rollback."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.modules import certificate_install
+
+NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
+
+
+@pytest.fixture
+def setup(pki):
+    root, intermediate, leaf, leaf_key, int_key = pki.chain()
+    extra = pki.cert("Unrelated CA", pki.key("unrelated"), ca=True)
+    paths = {
+        "root": pki.write("in/root.pem", root),
+        "leaf": pki.write("in/leaf.pem", leaf),
+        # Shuffled, with an unrelated certificate, a duplicate and the root.
+        "chain": pki.write("in/chain.pem", [extra, root, intermediate, intermediate]),
+        "key": pki.write("in/leaf.key", leaf_key),
+        "dest": str(pki.dir / "live"),
+    }
+    return {"paths": paths, "root": root, "intermediate": intermediate, "leaf": leaf, "key": leaf_key, "int_key": int_key}
+
+
+def _args(setup, **extra):
+    paths = setup["paths"]
+    args = {"dest": paths["dest"], "certificate_path": paths["leaf"], "chain_paths": [paths["chain"]], "privatekey_path": paths["key"],
+            "trust_anchors_path": paths["root"], "required_names": ["mail.example.org"]}
+    args.update(extra)
+    return args
+
+
+def _snapshot(dest):
+    out = {}
+    for name in NAMES:
+        path = os.path.join(dest, name)
+        if os.path.exists(path):
+            st = os.stat(path)
+            with open(path, "rb") as handle:
+                out[name] = (handle.read(), stat.S_IMODE(st.st_mode))
+    return out
+
+
+def test_check_apply_idempotence(run_module, setup, pki):
+    dest = setup["paths"]["dest"]
+    check = run_module(certificate_install.main, _args(setup), check_mode=True)
+    assert check["changed"] and check["changed_files"] == list(NAMES)
+    assert not os.path.exists(dest)
+    applied = run_module(certificate_install.main, _args(setup))
+    assert applied["changed"] and applied["changed_files"] == list(NAMES)
+    assert [c["subject"] for c in applied["chain"]] == ["CN=mail.example.org", "CN=Test Intermediate CA"]
+    reasons = sorted(d["reason"] for d in applied["dropped"])
+    assert reasons == ["duplicate", "not part of the leaf's chain", "the root stays out (include_root=false)"]
+    assert any("Unrelated CA" in w for w in applied["warnings"])
+    assert applied["trust_anchor"]["subject"] == "CN=Test Root CA"
+    assert applied["fingerprint_sha256"] == _crypto.cert_fingerprint_sha256(setup["leaf"])
+    assert applied["spki_sha256"] == _crypto.spki_sha256(setup["key"].public_key())
+    files = _snapshot(dest)
+    assert files["cert.pem"] == (pki.pem(setup["leaf"]), 0o644)
+    assert files["chain.pem"] == (pki.pem(setup["intermediate"]), 0o644)
+    assert files["fullchain.pem"] == (pki.pem([setup["leaf"], setup["intermediate"]]), 0o644)
+    assert files["combined.pem"] == (pki.pem(setup["key"]) + pki.pem([setup["leaf"], setup["intermediate"]]), 0o600)
+    assert not run_module(certificate_install.main, _args(setup), check_mode=True)["changed"]
+    again = run_module(certificate_install.main, _args(setup))
+    assert not again["changed"] and again["changed_files"] == []
+
+
+def test_whitespace_differences_are_not_a_change(run_module, setup):
+    dest = setup["paths"]["dest"]
+    run_module(certificate_install.main, _args(setup))
+    path = os.path.join(dest, "fullchain.pem")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    with open(path, "wb") as handle:
+        handle.write(b"# installed by hand\n" + data.replace(b"\n", b"\r\n") + b"\n\n")
+    assert not run_module(certificate_install.main, _args(setup))["changed"]
+
+
+def test_reordered_file_is_a_change(run_module, setup, pki):
+    dest = setup["paths"]["dest"]
+    run_module(certificate_install.main, _args(setup))
+    with open(os.path.join(dest, "fullchain.pem"), "wb") as handle:
+        handle.write(pki.pem([setup["intermediate"], setup["leaf"]]))
+    result = run_module(certificate_install.main, _args(setup))
+    assert result["changed"] and result["changed_files"] == ["fullchain.pem"]
+
+
+def test_group_and_mode_for_the_combined_file(run_module, setup):
+    import grp
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    dest = setup["paths"]["dest"]
+    run_module(certificate_install.main, _args(setup))
+    result = run_module(certificate_install.main, _args(setup, mode="0640", group=group))
+    assert result["changed"] and result["changed_files"] == ["combined.pem"]
+    st = os.stat(os.path.join(dest, "combined.pem"))
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_gid == os.getgid()
+    assert not run_module(certificate_install.main, _args(setup, mode="0640", group=group))["changed"]
+
+
+def test_include_root(run_module, setup, pki):
+    run_module(certificate_install.main, _args(setup, include_root=True))
+    files = _snapshot(setup["paths"]["dest"])
+    assert files["chain.pem"][0] == pki.pem([setup["intermediate"], setup["root"]])
+
+
+def test_certificate_content_and_fullchain_as_certificate(run_module, setup, pki):
+    content = pki.pem([setup["leaf"], setup["intermediate"]]).decode()
+    args = _args(setup, certificate_content=content, chain_paths=[])
+    del args["certificate_path"]
+    result = run_module(certificate_install.main, args)
+    assert result.get("changed"), result.get("msg") and len(result["chain"]) == 2
+
+
+def test_refusal_leaves_every_file_as_it_was(run_module, setup, pki):
+    dest = setup["paths"]["dest"]
+    run_module(certificate_install.main, _args(setup, mode="0640"))
+    before = _snapshot(dest)
+    other_key = pki.write("in/other.key", pki.key("other"))
+    result = run_module(certificate_install.main, _args(setup, privatekey_path=other_key))
+    assert result["failed"] and result["check"] == "key match" and "CN=mail.example.org" in result["msg"]
+    assert result["concerned"].startswith("leaf certificate 'CN=mail.example.org'")
+    assert _snapshot(dest) == before
+    result = run_module(certificate_install.main, _args(setup, required_names=["a.b.example.org"]))
+    assert result["failed"] and result["check"] == "names"
+    assert _snapshot(dest) == before
+    assert sorted(os.listdir(dest)) == sorted(NAMES)  # no temporary files left behind
+
+
+def test_refusal_in_check_mode_too(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, min_days_remaining=1000), check_mode=True)
+    assert result["failed"] and result["check"] == "days remaining"
+
+
+def test_failed_write_rolls_back(run_module, setup, pki, monkeypatch):
+    dest = setup["paths"]["dest"]
+    run_module(certificate_install.main, _args(setup))
+    before = _snapshot(dest)
+    # A new leaf for the same key: every file changes; the third write fails.
+    new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
+                        sans=["mail.example.org"], eku=["serverAuth"], days=200)
+    pki.write("in/leaf.pem", new_leaf)
+    real_write = _fileio.atomic_write
+    calls = []
+
+    def failing_write(module, path, content, **kwargs):
+        calls.append(path)
+        if len(calls) == 3:
+            raise _fileio.FileIOError(f"cannot write {path}: No space left on device; the previous file is unchanged")
+        return real_write(module, path, content, **kwargs)
+
+    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    result = run_module(certificate_install.main, _args(setup))
+    assert result["failed"] and "were restored" in result["msg"]
+    assert _snapshot(dest) == before
+
+
+def test_missing_inputs(run_module, setup):
+    args = _args(setup, certificate_path=setup["paths"]["leaf"] + ".missing")
+    predicted = run_module(certificate_install.main, args, check_mode=True)
+    assert predicted["changed"] and any("does not exist yet" in w for w in predicted["warnings"])
+    real = run_module(certificate_install.main, args)
+    assert real["failed"] and "does not exist" in real["msg"]
+
+
+def test_diff_and_result_never_carry_key_material(run_module, setup, pki):
+    result = run_module(certificate_install.main, _args(setup), diff=True)
+    key_pem = pki.pem(setup["key"]).decode()
+    body_line = key_pem.splitlines()[1]
+    assert body_line not in repr(result)
+    assert "PRIVATE KEY-----" not in repr(result)
+    assert "private key: ecdsa" in result["diff"]["after"]
+    assert "combined.pem (mode 0600)" in result["diff"]["after"]
+
+
+def test_corrupt_chain_input_names_the_file(run_module, setup, pki):
+    broken = pki.write("in/broken.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    result = run_module(certificate_install.main, _args(setup, chain_paths=[broken]))
+    assert result["failed"] and broken in result["msg"]
