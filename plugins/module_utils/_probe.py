@@ -1,0 +1,1004 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Talk to mail ports like a client would and report what their TLS really looks like.
+
+Everything goes through Python's ``ssl`` module and ``cryptography``; nothing shells out to openssl.
+
+One *endpoint* (host, port, protocol) gets:
+
+* a main connection: the plaintext dialogue up to STARTTLS (SMTP EHLO/STARTTLS, IMAP
+  CAPABILITY/STARTTLS, POP3 CAPA/STLS) or an implicit-TLS handshake (465, 993, 995), with a
+  verifying client context, so the chain verdict is OpenSSL's own. When verification fails the
+  connection is repeated without verification to collect the certificate facts anyway;
+* one pinned handshake per protocol version (TLS 1.0, 1.1, 1.2, 1.3). The legacy ones are offered
+  with ``@SECLEVEL=0`` ciphers so that a refusal is the server's doing, not this client's; a version
+  the local OpenSSL cannot speak at all is reported as ``untested``, never as refused.
+
+Everything runs in one thread pool: all main connections at once, and each endpoint's version probes
+as soon as its main connection is done (none for an endpoint that did not reach TLS, and none for the
+version the main connection already negotiated). Every connection has its own deadline (``timeout``
+seconds for connect, dialogue and handshake together), so one silent port costs about one timeout of
+wall time, not one per step or per endpoint, and never delays the other endpoints.
+
+The served chain: Python 3.13 has ``SSLSocket.get_unverified_chain()``; 3.10 to 3.12 have the same
+call on the private ``_sslobj`` (Debian 12's 3.11 does). When neither is there the report says
+``chain_source: leaf_only`` and only the leaf is described; OpenSSL's chain verdict is still exact.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import ipaddress
+import os
+import socket
+import ssl
+import time
+import typing as t
+import warnings
+from dataclasses import asdict, dataclass, field
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+
+if _crypto.HAS_CRYPTOGRAPHY:
+    from cryptography import x509
+
+Protocol = t.Literal["smtp", "smtps", "imap", "imaps", "pop3", "pop3s"]
+TLSVersionName = t.Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+ProbeVerdict = t.Literal["accepted", "refused", "untested", "error"]
+
+PROTOCOLS: tuple[str, ...] = ("smtp", "smtps", "imap", "imaps", "pop3", "pop3s")
+STARTTLS_PROTOCOLS = frozenset(("smtp", "imap", "pop3"))
+DEFAULT_PORTS: dict[str, int] = {"smtp": 25, "smtps": 465, "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
+# The seven standard mail ports: MX and submission (STARTTLS), submissions, IMAP(S), POP3(S).
+STANDARD_PORTS: tuple[tuple[int, str], ...] = (
+    (25, "smtp"), (587, "smtp"), (465, "smtps"), (143, "imap"), (993, "imaps"), (110, "pop3"), (995, "pop3s"),
+)
+PORT_PROTOCOLS: dict[int, str] = dict(STANDARD_PORTS)
+TLS_VERSIONS: tuple[str, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+LEGACY_VERSIONS = frozenset(("TLSv1", "TLSv1.1"))
+SNAKEOIL_PATH = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+
+_MAX_LINE = 16384
+_MAX_LINES = 256
+# OpenSSL reasons that mean "this client cannot offer that version", not "the server refused it".
+_CLIENT_SIDE_REASONS = frozenset(("NO_PROTOCOLS_AVAILABLE", "NO_CIPHERS_AVAILABLE", "NO_CIPHER_MATCH"))
+
+
+class ProbeError(Exception):
+    """Bad input to the verifier (not a finding about a server); the message says how to fix it."""
+
+
+class DialogueError(Exception):
+    """The server's plaintext dialogue did not go as a mail client expects."""
+
+
+class _Timeout(Exception):
+    """The connection's deadline passed."""
+
+
+class _Unreachable(Exception):
+    """No TCP connection could be made."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    protocol: str
+    server_name: str | None = None
+
+    @property
+    def starttls(self) -> bool:
+        return self.protocol in STARTTLS_PROTOCOLS
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}/{self.protocol}"
+
+    @property
+    def check_name(self) -> str:
+        """The name the certificate must cover: server_name, else the host connected to."""
+        return self.server_name or self.host
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to connect. ``timeout`` bounds each connection as a whole (connect + dialogue + handshake)."""
+
+    timeout: float = 10.0
+    source_address: str | None = None
+    ehlo_name: str | None = None
+    ca_path: str | None = None
+    probe_protocols: bool = True
+    workers: int = 32
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the caller requires; an unmet one becomes a line in the endpoint's ``failures``."""
+
+    fingerprints: frozenset[str] = frozenset()
+    fingerprint_sources: tuple[str, ...] = ()
+    min_days_remaining: int | None = None
+    min_protocol: str | None = None
+    required_names: tuple[str, ...] = ()
+    validate_chain: bool = True
+    check_hostname: bool = True
+    forbid_plaintext_auth: bool = True
+    snakeoil_fingerprint: str | None = None
+
+
+def normalize_fingerprint(value: str) -> str:
+    """``AB:cd:..``, ``sha256 Fingerprint=AB:CD..``, ``SHA256:abcd..`` -> lower-case hex without colons."""
+    text = value.strip()
+    if "=" in text:
+        text = text.split("=", 1)[1]
+    if text.lower().startswith("sha256:"):
+        text = text[7:]
+    text = text.replace(":", "").replace(" ", "").lower()
+    if len(text) != 64 or any(ch not in "0123456789abcdef" for ch in text):
+        raise ProbeError(
+            f"expected_fingerprint {value!r} is not a SHA-256 fingerprint; give 64 hex digits, with or without colons "
+            "(for example the output of 'openssl x509 -noout -fingerprint -sha256')"
+        )
+    return text
+
+
+def build_endpoints(
+    *,
+    endpoints: list[dict[str, t.Any]] | None,
+    all_ports: bool,
+    host: str,
+    server_name: str | None,
+) -> list[Endpoint]:
+    """Turn the module options into a de-duplicated list of endpoints, standard ports first."""
+    out: list[Endpoint] = []
+    if all_ports:
+        out.extend(Endpoint(host=host, port=port, protocol=proto, server_name=server_name) for port, proto in STANDARD_PORTS)
+    for index, item in enumerate(endpoints or [], start=1):
+        port = item.get("port")
+        protocol = item.get("protocol")
+        if protocol is None:
+            if port is None or port not in PORT_PROTOCOLS:
+                raise ProbeError(
+                    f"endpoints[{index}]: port {port} is not a standard mail port; set protocol "
+                    f"(one of {', '.join(PROTOCOLS)})"
+                )
+            protocol = PORT_PROTOCOLS[port]
+        if protocol not in PROTOCOLS:
+            raise ProbeError(f"endpoints[{index}]: protocol {protocol!r} is unknown; use one of {', '.join(PROTOCOLS)}")
+        if port is None:
+            port = DEFAULT_PORTS[protocol]
+        if not 0 < int(port) < 65536:
+            raise ProbeError(f"endpoints[{index}]: port {port} is out of range 1-65535")
+        out.append(Endpoint(
+            host=item.get("host") or host,
+            port=int(port),
+            protocol=protocol,
+            server_name=item.get("server_name") or server_name,
+        ))
+    unique: list[Endpoint] = []
+    seen: set[tuple[str, int]] = set()
+    for endpoint in out:
+        key = (endpoint.host, endpoint.port)
+        if key not in seen:
+            seen.add(key)
+            unique.append(endpoint)
+    if not unique:
+        raise ProbeError("no endpoints to check; set all_ports=true or list endpoints")
+    return unique
+
+
+# ------------------------------------------------------------------------------------------------
+# Results
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class EndpointReport:
+    endpoint: str
+    host: str
+    port: int
+    protocol: str
+    server_name: str | None
+    reachable: bool = False
+    error: str | None = None
+    source_address: str | None = None
+    peer_address: str | None = None
+    banner: str | None = None
+    starttls_offered: bool | None = None
+    auth_before_tls: list[str] | None = None
+    auth_after_tls: list[str] | None = None
+    tls_version: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    subject: str | None = None
+    issuer: str | None = None
+    names: list[str] = field(default_factory=list)
+    not_before: str | None = None
+    not_after: str | None = None
+    days_remaining: int | None = None
+    fingerprint_sha256: str | None = None
+    spki_sha256: str | None = None
+    key: dict[str, t.Any] = field(default_factory=dict)
+    signature_hash: str | None = None
+    self_signed: bool | None = None
+    snakeoil: bool | None = None
+    chain: list[dict[str, t.Any]] = field(default_factory=list)
+    chain_source: str | None = None
+    chain_order_ok: bool | None = None
+    chain_valid: bool | None = None
+    chain_error: str | None = None
+    trust_path: list[str] = field(default_factory=list)
+    hostname_matches: bool | None = None
+    matches_expected: bool | None = None
+    protocols: dict[str, str] = field(default_factory=dict)
+    protocol_details: dict[str, str] = field(default_factory=dict)
+    accepted_protocols: list[str] = field(default_factory=list)
+    legacy_protocols_accepted: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ok: bool = False
+
+    def to_dict(self) -> dict[str, t.Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Session:
+    """What one connection learned. Only the main connection fills in the certificate part."""
+
+    source_address: str | None = None
+    peer_address: str | None = None
+    banner: str | None = None
+    starttls_offered: bool | None = None
+    auth_before_tls: list[str] | None = None
+    auth_after_tls: list[str] | None = None
+    tls_version: str | None = None
+    cipher: str | None = None
+    cipher_bits: int | None = None
+    leaf_der: bytes | None = None
+    chain_der: list[bytes] | None = None
+    verified_der: list[bytes] | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Sockets with one deadline per connection
+# ------------------------------------------------------------------------------------------------
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise _Timeout(f"no complete answer within {self.seconds:g} s")
+        return left
+
+
+def _auto_source(peer: str) -> str | None:
+    """Source address for loopback probes: never the destination address itself.
+
+    Servers treat a client at their own address as local and trusted: Dovecot, for one, then offers
+    plaintext login before STARTTLS, which remote clients never see. Binding another loopback address
+    (the whole of 127.0.0.0/8 is local on Linux) shows what a remote client gets.
+    """
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return None
+    if address.version == 4 and address.is_loopback:
+        return "127.0.0.2" if peer != "127.0.0.2" else "127.0.0.1"
+    return None
+
+
+def _connect(endpoint: Endpoint, settings: Settings, deadline: _Deadline) -> tuple[socket.socket, _Session]:
+    try:
+        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _Unreachable(f"cannot resolve {endpoint.host}: {exc.strerror}") from None
+    last: Exception | None = None
+    for family, socktype, proto, _canon, sockaddr in infos:
+        peer = str(sockaddr[0])
+        source = settings.source_address or _auto_source(peer)
+        sock = socket.socket(family, socktype, proto)
+        try:
+            if source:
+                try:
+                    sock.bind((source, 0))
+                except OSError as exc:
+                    if settings.source_address or exc.errno != errno.EADDRNOTAVAIL:
+                        raise _Unreachable(f"cannot use source address {source}: {exc.strerror}") from None
+                    # Not every system routes all of 127/8 locally; fall back to the default source.
+                    sock.close()
+                    sock = socket.socket(family, socktype, proto)
+            sock.settimeout(deadline.remaining())
+            sock.connect(sockaddr)
+        except (OSError, _Timeout, _Unreachable) as exc:
+            sock.close()
+            last = exc
+            continue
+        local = str(sock.getsockname()[0])
+        return sock, _Session(source_address=local, peer_address=peer)
+    if isinstance(last, _Unreachable):
+        raise last
+    if isinstance(last, (_Timeout, TimeoutError)):
+        raise _Unreachable(f"no TCP answer within {settings.timeout:g} s")
+    if isinstance(last, ConnectionRefusedError):
+        raise _Unreachable("connection refused (nothing listens on this port)")
+    raise _Unreachable(f"cannot connect: {getattr(last, 'strerror', None) or last}")
+
+
+class _Channel:
+    """Line-oriented reads over a plain or TLS socket, without reading past what was asked for."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.buffer = b""
+
+    def readline(self) -> str:
+        while b"\n" not in self.buffer:
+            if len(self.buffer) > _MAX_LINE:
+                raise DialogueError("the server sent an over-long line")
+            self.sock.settimeout(self.deadline.remaining())
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                raise _Timeout(f"no complete answer within {self.deadline.seconds:g} s") from None
+            if not chunk:
+                raise DialogueError("the server closed the connection")
+            self.buffer += chunk
+        line, _sep, self.buffer = self.buffer.partition(b"\n")
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def send(self, line: str) -> None:
+        self.sock.settimeout(self.deadline.remaining())
+        try:
+            self.sock.sendall(line.encode("ascii") + b"\r\n")
+        except socket.timeout:
+            raise _Timeout(f"no complete answer within {self.deadline.seconds:g} s") from None
+
+
+# ------------------------------------------------------------------------------------------------
+# The three plaintext dialogues
+# ------------------------------------------------------------------------------------------------
+def _smtp_reply(channel: _Channel) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    while len(lines) < _MAX_LINES:
+        line = channel.readline()
+        if len(line) < 3 or not line[:3].isdigit():
+            raise DialogueError(f"not an SMTP reply: {line[:80]!r}")
+        lines.append(line[4:])
+        if line[3:4] != "-":
+            return int(line[:3]), lines
+    raise DialogueError("the SMTP reply has too many lines")
+
+
+def _smtp_auth(capabilities: list[str]) -> list[str]:
+    mechanisms: list[str] = []
+    for line in capabilities:
+        words = line.replace("=", " ", 1).split() if line.upper().startswith("AUTH=") else line.split()
+        if words and words[0].upper() == "AUTH":
+            mechanisms.extend(word.upper() for word in words[1:] if word.upper() not in mechanisms)
+    return mechanisms
+
+
+def _smtp_ehlo(channel: _Channel, ehlo_name: str) -> list[str]:
+    channel.send(f"EHLO {ehlo_name}")
+    code, lines = _smtp_reply(channel)
+    if code != 250:
+        raise DialogueError(f"EHLO was answered with {code} {' '.join(lines)[:120]}")
+    return lines[1:]
+
+
+def _imap_command(channel: _Channel, tag: str, command: str) -> tuple[str, list[str]]:
+    channel.send(f"{tag} {command}")
+    untagged: list[str] = []
+    while len(untagged) < _MAX_LINES:
+        line = channel.readline()
+        if line.startswith(tag + " "):
+            return line[len(tag) + 1:], untagged
+        untagged.append(line)
+    raise DialogueError(f"no tagged answer to {command}")
+
+
+def _imap_capabilities(channel: _Channel, tag: str) -> list[str]:
+    status, untagged = _imap_command(channel, tag, "CAPABILITY")
+    if not status.upper().startswith("OK"):
+        raise DialogueError(f"CAPABILITY was answered with {status[:120]}")
+    for line in untagged:
+        if line.upper().startswith("* CAPABILITY "):
+            return line.split()[2:]
+    return []
+
+
+def _imap_auth(capabilities: list[str]) -> list[str]:
+    """Plaintext logins an IMAP server offers: LOGIN unless LOGINDISABLED, plus AUTH=... mechanisms."""
+    upper = [cap.upper() for cap in capabilities]
+    offered = [] if "LOGINDISABLED" in upper else ["LOGIN"]
+    offered.extend(cap for cap in upper if cap.startswith("AUTH="))
+    return offered
+
+
+def _pop3_capa(channel: _Channel) -> list[str] | None:
+    channel.send("CAPA")
+    first = channel.readline()
+    if not first.startswith("+OK"):
+        return None
+    lines: list[str] = []
+    while len(lines) < _MAX_LINES:
+        line = channel.readline()
+        if line == ".":
+            return lines
+        lines.append(line[1:] if line.startswith("..") else line)
+    raise DialogueError("the CAPA answer has too many lines")
+
+
+def _pop3_auth(capabilities: list[str]) -> list[str]:
+    offered: list[str] = []
+    for line in capabilities:
+        words = line.upper().split()
+        if words[:1] == ["USER"]:
+            offered.append("USER")
+        elif words[:1] == ["SASL"]:
+            offered.extend(f"SASL {mech}" for mech in words[1:])
+    return offered
+
+
+def _ehlo_name(settings: Settings, session: _Session) -> str:
+    if settings.ehlo_name:
+        return settings.ehlo_name
+    # An address literal is always a valid EHLO argument (RFC 5321 4.1.3) and says who we are.
+    local = session.source_address or "127.0.0.1"
+    return f"[IPv6:{local}]" if ":" in local else f"[{local}]"
+
+
+def _before_tls(endpoint: Endpoint, channel: _Channel, session: _Session, settings: Settings) -> None:
+    """Plaintext part of a STARTTLS protocol: greeting, capabilities, STARTTLS. Fills ``session``."""
+    if endpoint.protocol == "smtp":
+        code, lines = _smtp_reply(channel)
+        session.banner = f"{code} {lines[0]}".strip() if lines else str(code)
+        if code != 220:
+            raise DialogueError(f"the greeting is {session.banner[:120]!r}, not 220")
+        capabilities = _smtp_ehlo(channel, _ehlo_name(settings, session))
+        session.auth_before_tls = _smtp_auth(capabilities)
+        session.starttls_offered = any(line.split()[:1] == ["STARTTLS"] for line in (c.upper() for c in capabilities))
+        if not session.starttls_offered:
+            return
+        channel.send("STARTTLS")
+        code, lines = _smtp_reply(channel)
+        if code != 220:
+            raise DialogueError(f"STARTTLS was answered with {code} {' '.join(lines)[:120]}")
+    elif endpoint.protocol == "imap":
+        greeting = channel.readline()
+        session.banner = greeting[:200]
+        if not greeting.upper().startswith("* OK"):
+            raise DialogueError(f"the greeting is {greeting[:120]!r}, not '* OK'")
+        capabilities = _imap_capabilities(channel, "pm1")
+        session.auth_before_tls = _imap_auth(capabilities)
+        session.starttls_offered = "STARTTLS" in (cap.upper() for cap in capabilities)
+        if not session.starttls_offered:
+            return
+        status, _untagged = _imap_command(channel, "pm2", "STARTTLS")
+        if not status.upper().startswith("OK"):
+            raise DialogueError(f"STARTTLS was answered with {status[:120]!r}")
+    else:
+        greeting = channel.readline()
+        session.banner = greeting[:200]
+        if not greeting.startswith("+OK"):
+            raise DialogueError(f"the greeting is {greeting[:120]!r}, not '+OK'")
+        capabilities = _pop3_capa(channel)
+        session.auth_before_tls = _pop3_auth(capabilities or [])
+        session.starttls_offered = capabilities is not None and "STLS" in (c.upper().strip() for c in capabilities)
+        if not session.starttls_offered:
+            return
+        channel.send("STLS")
+        answer = channel.readline()
+        if not answer.startswith("+OK"):
+            raise DialogueError(f"STLS was answered with {answer[:120]!r}")
+    if channel.buffer:
+        # Anything after the STARTTLS answer would be read as if it came over TLS (CVE-2011-0411 style).
+        raise DialogueError("the server sent data after agreeing to start TLS")
+
+
+def _after_tls(endpoint: Endpoint, channel: _Channel, session: _Session, settings: Settings) -> None:
+    """Inside TLS: greeting (implicit TLS) and the capabilities a client now sees, then a polite goodbye."""
+    if endpoint.protocol in ("smtp", "smtps"):
+        if endpoint.protocol == "smtps":
+            code, lines = _smtp_reply(channel)
+            session.banner = f"{code} {lines[0]}".strip() if lines else str(code)
+            if code != 220:
+                raise DialogueError(f"the greeting over TLS is {session.banner[:120]!r}, not 220")
+        session.auth_after_tls = _smtp_auth(_smtp_ehlo(channel, _ehlo_name(settings, session)))
+        channel.send("QUIT")
+    elif endpoint.protocol in ("imap", "imaps"):
+        if endpoint.protocol == "imaps":
+            session.banner = channel.readline()[:200]
+        session.auth_after_tls = _imap_auth(_imap_capabilities(channel, "pm3"))
+        channel.send("pm4 LOGOUT")
+    else:
+        if endpoint.protocol == "pop3s":
+            session.banner = channel.readline()[:200]
+        session.auth_after_tls = _pop3_auth(_pop3_capa(channel) or [])
+        channel.send("QUIT")
+
+
+# ------------------------------------------------------------------------------------------------
+# TLS contexts
+# ------------------------------------------------------------------------------------------------
+_VERSION_ENUM: dict[str, str] = {"TLSv1": "TLSv1", "TLSv1.1": "TLSv1_1", "TLSv1.2": "TLSv1_2", "TLSv1.3": "TLSv1_3"}
+_HAS_VERSION: dict[str, bool] = {
+    "TLSv1": getattr(ssl, "HAS_TLSv1", False),
+    "TLSv1.1": getattr(ssl, "HAS_TLSv1_1", False),
+    "TLSv1.2": getattr(ssl, "HAS_TLSv1_2", False),
+    "TLSv1.3": getattr(ssl, "HAS_TLSv1_3", False),
+}
+
+
+class Contexts:
+    """The client contexts, built once and shared by every thread (SSLContext is thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.verifying = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.verifying.check_hostname = False  # names are checked below, against server_name
+        self.verifying.verify_mode = ssl.CERT_REQUIRED
+        self.trust_anchors = load_trust_anchors(self.verifying, settings.ca_path)
+        # What a current default client negotiates, without verification (to describe bad chains).
+        self.plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.plain.check_hostname = False
+        self.plain.verify_mode = ssl.CERT_NONE
+        self.legacy = self._pinned(None)
+        self.pinned: dict[str, ssl.SSLContext | str] = {}
+        for version in TLS_VERSIONS:
+            try:
+                self.pinned[version] = self._pinned(version)
+            except (ValueError, ssl.SSLError, AttributeError) as exc:
+                self.pinned[version] = f"this client's OpenSSL cannot offer {version} ({exc})"
+
+    @staticmethod
+    def _pinned(version: str | None) -> ssl.SSLContext:
+        if version is not None and not _HAS_VERSION[version]:
+            raise ValueError(f"{ssl.OPENSSL_VERSION} was built without it")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with warnings.catch_warnings():
+            # Python deprecates TLS 1.0/1.1 for clients; offering them here is the point of the probe.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            low = getattr(ssl.TLSVersion, _VERSION_ENUM[version or "TLSv1"])
+            high = getattr(ssl.TLSVersion, _VERSION_ENUM[version or "TLSv1.3"])
+            context.minimum_version = low
+            context.maximum_version = high
+        if version != "TLSv1.3":
+            # Level 0: SHA-1 handshakes and small keys allowed, so a TLS 1.0 refusal is the server's.
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        return context
+
+
+# The distribution's CA bundle files. The hashed directory next to them is deliberately not used by
+# default: Debian's make-ssl-cert links the snake-oil certificate into /etc/ssl/certs, so OpenSSL's
+# default paths would "verify" the very certificate a deployment must replace.
+SYSTEM_CA_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",  # openSUSE
+    "/etc/ssl/cert.pem",  # BSDs, macOS
+)
+
+
+def load_trust_anchors(context: ssl.SSLContext, ca_path: str | None) -> str:
+    """Load the trust anchors into ``context``; return where they came from (for the report)."""
+    try:
+        if ca_path:
+            if os.path.isdir(ca_path):
+                context.load_verify_locations(capath=ca_path)
+            else:
+                context.load_verify_locations(cafile=ca_path)
+            return ca_path
+        candidates = [ssl.get_default_verify_paths().cafile, *SYSTEM_CA_BUNDLES]
+        for candidate in candidates:
+            if candidate and os.path.isfile(candidate):
+                context.load_verify_locations(cafile=candidate)
+                return os.path.realpath(candidate)
+    except (OSError, ssl.SSLError) as exc:
+        raise ProbeError(f"cannot load trust anchors from {ca_path or 'the system CA bundle'}: {exc}; "
+                         "give ca_path a PEM bundle file or a hashed certificate directory") from None
+    context.load_default_certs()
+    return "OpenSSL default paths"
+
+
+def _served_chain(tls: ssl.SSLSocket) -> list[bytes] | None:
+    getter = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # CPython 3.10-3.12
+    return _der_list(getter)
+
+
+def _verified_chain(tls: ssl.SSLSocket) -> list[bytes] | None:
+    getter = getattr(tls, "get_verified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(tls, "_sslobj", None), "get_verified_chain", None)
+    return _der_list(getter)
+
+
+def _der_list(getter: t.Callable[[], t.Any] | None) -> list[bytes] | None:
+    if getter is None:
+        return None
+    try:
+        items = getter() or []
+        return [item if isinstance(item, bytes) else item.public_bytes(ssl._ssl.ENCODING_DER) for item in items]  # type: ignore[attr-defined]
+    except Exception:  # pylint: disable=broad-except  # a private API: any surprise means "not available"
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# One connection
+# ------------------------------------------------------------------------------------------------
+def _open_tls(
+    endpoint: Endpoint, settings: Settings, context: ssl.SSLContext, *, full: bool
+) -> _Session:
+    """Connect, do the plaintext part, hand over to TLS and (``full``) collect everything.
+
+    Raises DialogueError/_Timeout before the handshake, ssl.SSLError/OSError during it.
+    """
+    deadline = _Deadline(settings.timeout)
+    sock, session = _connect(endpoint, settings, deadline)
+    tls: ssl.SSLSocket | None = None
+    try:
+        if endpoint.starttls:
+            _before_tls(endpoint, _Channel(sock, deadline), session, settings)
+            if not session.starttls_offered:
+                return session
+        sni = endpoint.check_name
+        try:
+            ipaddress.ip_address(sni)
+            sni_arg: str | None = None  # no SNI for an address (RFC 6066)
+        except ValueError:
+            sni_arg = sni
+        tls = context.wrap_socket(sock, server_hostname=sni_arg, do_handshake_on_connect=False)
+        tls.settimeout(deadline.remaining())
+        try:
+            tls.do_handshake()
+        except socket.timeout:
+            raise _Timeout(f"no TLS handshake within {settings.timeout:g} s") from None
+        session.tls_version = tls.version()
+        cipher = tls.cipher()
+        if cipher:
+            session.cipher, session.cipher_bits = cipher[0], cipher[2]
+        if full:
+            session.leaf_der = tls.getpeercert(binary_form=True)
+            session.chain_der = _served_chain(tls)
+            if context.verify_mode == ssl.CERT_REQUIRED:
+                session.verified_der = _verified_chain(tls)
+            try:
+                _after_tls(endpoint, _Channel(tls, deadline), session, settings)
+            except (DialogueError, _Timeout, OSError) as exc:
+                session.auth_after_tls = None
+                session.banner = session.banner or f"(no answer over TLS: {exc})"
+        return session
+    finally:
+        (tls or sock).close()
+
+
+def _classify_handshake_error(exc: Exception) -> tuple[str, str]:
+    reason = getattr(exc, "reason", None) or ""
+    text = str(exc)
+    if reason in _CLIENT_SIDE_REASONS:
+        return "untested", f"this client could not offer it ({reason})"
+    if isinstance(exc, ssl.SSLError):
+        return "refused", reason or text
+    return "refused", f"connection dropped during the handshake ({text})"
+
+
+def probe_version(endpoint: Endpoint, settings: Settings, contexts: Contexts, version: str) -> tuple[str, str]:
+    """One handshake pinned to ``version``: (verdict, detail)."""
+    context = contexts.pinned[version]
+    if isinstance(context, str):
+        return "untested", context
+    try:
+        session = _open_tls(endpoint, settings, context, full=False)
+    except (DialogueError, _Timeout, _Unreachable) as exc:
+        return "error", str(exc)
+    except (ssl.SSLError, OSError) as exc:
+        return _classify_handshake_error(exc)
+    if endpoint.starttls and not session.starttls_offered:
+        return "error", "STARTTLS is not offered"
+    return "accepted", f"{session.tls_version} {session.cipher}"
+
+
+@dataclass
+class _MainOutcome:
+    session: _Session | None = None
+    reachable: bool = True
+    chain_valid: bool | None = None
+    chain_error: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def probe_main(endpoint: Endpoint, settings: Settings, contexts: Contexts) -> _MainOutcome:
+    """The main connection, verifying; again without verification when the chain does not verify."""
+    outcome = _MainOutcome()
+    try:
+        outcome.session = _open_tls(endpoint, settings, contexts.verifying, full=True)
+        if outcome.session.tls_version:
+            outcome.chain_valid = True
+        return outcome
+    except _Unreachable as exc:
+        outcome.reachable = False
+        outcome.error = str(exc)
+        return outcome
+    except ssl.SSLCertVerificationError as exc:
+        outcome.chain_valid = False
+        outcome.chain_error = exc.verify_message or str(exc)
+    except ssl.SSLError as exc:
+        outcome.notes.append("a default TLS client (TLS 1.2+, OpenSSL security level 2) cannot connect: "
+                             f"{exc.reason or exc}")
+        try:
+            outcome.session = _open_tls(endpoint, settings, contexts.legacy, full=True)
+        except (DialogueError, _Timeout, _Unreachable, ssl.SSLError, OSError) as again:
+            outcome.error = f"TLS handshake failed: {getattr(again, 'reason', None) or again}"
+            return outcome
+        outcome.notes.append("certificate facts come from a legacy client (TLS 1.0+, security level 0); "
+                             "the chain was not verified")
+        return outcome
+    except (DialogueError, _Timeout) as exc:
+        outcome.error = str(exc)
+        return outcome
+    except OSError as exc:
+        outcome.error = f"connection dropped during the TLS handshake: {exc}"
+        return outcome
+    # The chain did not verify: connect again without verification, to describe what is served.
+    try:
+        outcome.session = _open_tls(endpoint, settings, contexts.plain, full=True)
+    except (DialogueError, _Timeout, _Unreachable, ssl.SSLError, OSError) as exc:
+        outcome.error = f"second connection (to read the unverifiable chain) failed: {exc}"
+    return outcome
+
+
+# ------------------------------------------------------------------------------------------------
+# Certificates and verdicts
+# ------------------------------------------------------------------------------------------------
+def describe_certificate(cert: x509.Certificate) -> dict[str, t.Any]:
+    return {
+        "subject": _crypto.name_to_string(cert.subject),
+        "issuer": _crypto.name_to_string(cert.issuer),
+        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
+        "not_after": _crypto.not_valid_after(cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _fill_certificate(report: EndpointReport, session: _Session, expectations: Expectations) -> None:
+    if not session.leaf_der:
+        return
+    leaf = x509.load_der_x509_certificate(session.leaf_der)
+    report.subject = _crypto.name_to_string(leaf.subject)
+    report.issuer = _crypto.name_to_string(leaf.issuer)
+    report.names = _crypto.dns_names(leaf) + [n[3:] for n in _crypto.subject_alt_names(leaf) if n.startswith("IP:")]
+    report.not_before = _crypto.not_valid_before(leaf).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report.not_after = _crypto.not_valid_after(leaf).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report.days_remaining = _crypto.days_remaining(leaf)
+    report.fingerprint_sha256 = _crypto.cert_fingerprint_sha256(leaf)
+    report.spki_sha256 = _crypto.spki_sha256(leaf.public_key())
+    report.key = _crypto.describe_public_key(leaf.public_key())
+    report.signature_hash = _crypto.signature_hash_name(leaf)
+    report.self_signed = leaf.issuer == leaf.subject and _crypto.is_signed_by(leaf, leaf)
+    bare = report.fingerprint_sha256.replace(":", "")
+    if expectations.snakeoil_fingerprint is not None:
+        report.snakeoil = bare == expectations.snakeoil_fingerprint
+    if expectations.fingerprints:
+        report.matches_expected = bare in expectations.fingerprints
+    report.hostname_matches = _crypto.covers(leaf, report.server_name or report.host)
+    if session.chain_der:
+        certs = [x509.load_der_x509_certificate(der) for der in session.chain_der]
+        report.chain_source = "served"
+    else:
+        certs = [leaf]
+        report.chain_source = "leaf_only"
+        report.notes.append(
+            "this Python cannot read the served chain (needs 3.10+); only the leaf is described, "
+            "the chain verdict is still OpenSSL's"
+        )
+    report.chain = [describe_certificate(cert) for cert in certs]
+    if report.chain_source == "served":
+        report.chain_order_ok = all(_crypto.is_signed_by(certs[i], certs[i + 1]) for i in range(len(certs) - 1))
+        if len(certs) > 1 and certs[-1].issuer == certs[-1].subject:
+            report.notes.append("the server sends the root certificate too (harmless, but clients ignore it)")
+    if session.verified_der:
+        report.trust_path = [
+            _crypto.name_to_string(x509.load_der_x509_certificate(der).subject) for der in session.verified_der
+        ]
+
+
+def _judge(report: EndpointReport, expectations: Expectations) -> None:
+    """Turn the facts into the list of unmet expectations."""
+    fail = report.failures.append
+    if not report.reachable:
+        fail(f"unreachable: {report.error}")
+        return
+    if report.starttls_offered is False:
+        fail("STARTTLS is not offered")
+    if expectations.forbid_plaintext_auth and report.auth_before_tls:
+        hint = ""
+        if report.source_address and report.source_address == report.peer_address:
+            hint = (" (this client connects from the server's own address, which servers such as Dovecot trust; "
+                    "set source_address to another local address to see what remote clients get)")
+        fail(f"offers authentication before TLS: {', '.join(report.auth_before_tls)}{hint}")
+    if report.tls_version is None:
+        if report.error:
+            fail(report.error)
+        return
+    if report.snakeoil:
+        fail("serves the stock snake-oil certificate")
+    if expectations.validate_chain and report.chain_valid is False:
+        fail(f"chain does not verify against the trust anchors: {report.chain_error}")
+    if report.chain_order_ok is False:
+        fail("the served chain is out of order or has unrelated certificates")
+    if expectations.check_hostname and report.hostname_matches is False:
+        fail(f"certificate does not cover {report.server_name or report.host} "
+             f"(it is for {', '.join(report.names) or report.subject})")
+    missing = [name for name in expectations.required_names if not _covers_name(report.names, name)]
+    if missing:
+        fail(f"certificate lacks required names: {', '.join(missing)}")
+    if report.matches_expected is False:
+        fail(f"served certificate {report.fingerprint_sha256} is not the expected one "
+             f"({', '.join(expectations.fingerprint_sources)})")
+    if expectations.min_days_remaining is not None and report.days_remaining is not None:
+        if report.days_remaining < expectations.min_days_remaining:
+            fail(f"certificate expires in {report.days_remaining} days (minimum {expectations.min_days_remaining})")
+    if expectations.min_protocol:
+        floor = TLS_VERSIONS.index(expectations.min_protocol)
+        below = [v for v in report.accepted_protocols if TLS_VERSIONS.index(v) < floor]
+        if below:
+            fail(f"accepts {', '.join(below)} (below min_protocol {expectations.min_protocol})")
+        if report.tls_version in TLS_VERSIONS and TLS_VERSIONS.index(report.tls_version) < floor:
+            fail(f"negotiates {report.tls_version} with a default client (below min_protocol {expectations.min_protocol})")
+        untested = [v for v in TLS_VERSIONS[:floor] if report.protocols.get(v) in ("untested", "error")]
+        if untested:
+            report.notes.append(f"could not test whether {', '.join(untested)} is refused: "
+                                + "; ".join(report.protocol_details.get(v, "") for v in untested))
+
+
+def _covers_name(names: list[str], wanted: str) -> bool:
+    return any(_crypto.name_matches(pattern, wanted) for pattern in names) or wanted in names
+
+
+def summary_line(report: EndpointReport) -> str:
+    """One human-readable line per endpoint for the play's output."""
+    head = f"{'OK  ' if report.ok else 'FAIL'} {report.endpoint}"
+    if report.tls_version is None:
+        return f"{head}: {'; '.join(report.failures) or report.error or 'no TLS'}"
+    parts = [f"{report.tls_version} {report.cipher}"]
+    parts.append(report.subject or "?")
+    parts.append(f"expires {report.not_after[:10] if report.not_after else '?'} ({report.days_remaining} d)")
+    parts.append("chain ok" if report.chain_valid else "chain NOT verified")
+    if report.hostname_matches is not None:
+        parts.append("name ok" if report.hostname_matches else "name MISMATCH")
+    if report.protocols:
+        parts.append("accepts " + (",".join(report.accepted_protocols) or "none"))
+    text = f"{head}: " + " | ".join(parts)
+    if report.failures:
+        text += " -- " + "; ".join(report.failures)
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# Everything, concurrently
+# ------------------------------------------------------------------------------------------------
+def verify(
+    endpoints: list[Endpoint], settings: Settings, expectations: Expectations, *, contexts: Contexts | None = None
+) -> list[EndpointReport]:
+    """Check every endpoint concurrently: the main connections first, each submitting its own
+    version probes when it is done, so a dead or silent port never holds up the others' probes."""
+    contexts = contexts or Contexts(settings)
+    versions = TLS_VERSIONS if settings.probe_protocols else ()
+    workers = max(1, min(settings.workers, len(endpoints) * (1 + len(versions))))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = {ep: pool.submit(_endpoint_job, pool, ep, settings, contexts, versions) for ep in endpoints}
+        # Workers never wait on other futures (a job only submits its probes), so this cannot deadlock.
+        staged = {ep: job.result() for ep, job in jobs.items()}
+        return [
+            _report(ep, outcome, {v: (p.result() if isinstance(p, concurrent.futures.Future) else p)
+                                  for v, p in probes.items()}, expectations)
+            for ep, (outcome, probes) in staged.items()
+        ]
+
+
+def _endpoint_job(
+    pool: concurrent.futures.ThreadPoolExecutor, endpoint: Endpoint, settings: Settings, contexts: Contexts,
+    versions: tuple[str, ...],
+) -> tuple[_MainOutcome, dict[str, t.Any]]:
+    outcome = probe_main(endpoint, settings, contexts)
+    session = outcome.session
+    probes: dict[str, t.Any] = {}
+    if session is None or session.tls_version is None:
+        return outcome, probes  # nothing to probe: unreachable, no STARTTLS, or no TLS at all
+    for version in versions:
+        if version == session.tls_version:
+            # Already seen: the main connection negotiated it.
+            probes[version] = ("accepted", f"{version} {session.cipher} (main connection)")
+        else:
+            probes[version] = pool.submit(probe_version, endpoint, settings, contexts, version)
+    return outcome, probes
+
+
+def _report(
+    endpoint: Endpoint, outcome: _MainOutcome, verdicts: dict[str, tuple[str, str]], expectations: Expectations
+) -> EndpointReport:
+    report = EndpointReport(endpoint=endpoint.label, host=endpoint.host, port=endpoint.port,
+                            protocol=endpoint.protocol, server_name=endpoint.server_name)
+    report.reachable = outcome.reachable
+    report.chain_valid = outcome.chain_valid
+    report.chain_error = outcome.chain_error
+    report.error = outcome.error
+    report.notes.extend(outcome.notes)
+    session = outcome.session
+    if session is not None:
+        for name in ("source_address", "peer_address", "banner", "starttls_offered", "auth_before_tls",
+                     "auth_after_tls", "tls_version", "cipher", "cipher_bits"):
+            setattr(report, name, getattr(session, name))
+        _fill_certificate(report, session, expectations)
+    if verdicts:
+        for version, (verdict, detail) in verdicts.items():
+            report.protocols[version] = verdict
+            report.protocol_details[version] = detail
+        report.accepted_protocols = [v for v in TLS_VERSIONS if report.protocols.get(v) == "accepted"]
+        report.legacy_protocols_accepted = [v for v in report.accepted_protocols if v in LEGACY_VERSIONS]
+    _judge(report, expectations)
+    report.ok = not report.failures
+    return report
+
+
+def client_facts() -> dict[str, t.Any]:
+    """What this client can do, for the report (the chain and legacy-version limits depend on it)."""
+    import sys
+
+    private = getattr(getattr(ssl, "_ssl", None), "_SSLSocket", None)
+    has_chain = hasattr(ssl.SSLSocket, "get_unverified_chain") or hasattr(private, "get_unverified_chain")
+    return {
+        "python": sys.version.split()[0],
+        "openssl": ssl.OPENSSL_VERSION,
+        "served_chain": "available" if has_chain else "leaf only",
+        "versions": [v for v in TLS_VERSIONS if _HAS_VERSION[v]],
+    }
+
+
+def load_expected_fingerprints(paths: list[str], *, check_mode: bool) -> tuple[set[str], list[str], list[str]]:
+    """Fingerprints of the first certificate of each file; (fingerprints, sources, warnings)."""
+    found: set[str] = set()
+    sources: list[str] = []
+    notes: list[str] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            if check_mode:
+                notes.append(f"expected_certificate_path {path} does not exist yet (check mode: an earlier task "
+                             "would create it); not compared")
+                continue
+            raise ProbeError(f"expected_certificate_path {path} does not exist; install the certificate first or fix the path") from None
+        except OSError as exc:
+            raise ProbeError(f"cannot read expected_certificate_path {path}: {exc.strerror}") from None
+        try:
+            cert = _crypto.load_certificate(data, source=path)
+        except _crypto.PEMError as exc:
+            raise ProbeError(str(exc)) from None
+        found.add(_crypto.cert_fingerprint_sha256(cert).replace(":", ""))
+        sources.append(path)
+    return found, sources, notes
+
+
+def snakeoil_fingerprint(path: str = SNAKEOIL_PATH) -> str | None:
+    """SHA-256 of the distribution's snake-oil certificate on this host, if it has one."""
+    try:
+        with open(path, "rb") as handle:
+            return _crypto.cert_fingerprint_sha256(_crypto.load_certificate(handle.read(), source=path)).replace(":", "")
+    except (OSError, _crypto.PEMError):
+        return None

@@ -1,0 +1,613 @@
+#!/usr/bin/python
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mail_tls_verify
+short_description: Check the TLS that mail ports really serve (STARTTLS and implicit TLS)
+version_added: 0.1.0
+description:
+  - Connects to SMTP, submission, IMAP and POP3 ports the way a mail client does (SMTP C(EHLO)/C(STARTTLS),
+    IMAP C(CAPABILITY)/C(STARTTLS), POP3 C(CAPA)/C(STLS), or implicit TLS on 465, 993 and 995) and reports
+    what a client gets there.
+  - For each endpoint it reports whether the port answers, whether STARTTLS is advertised, whether a login or
+    C(AUTH) is offered before TLS, the negotiated protocol and cipher, the served chain (subjects, issuers,
+    order), the leaf's SHA-256 fingerprint and C(spki_sha256) (the data of a DANE C(3 1 1) TLSA record),
+    its expiry, whether the chain verifies against the trust anchors, whether the certificate covers the
+    server name, and which of TLS 1.0, 1.1, 1.2 and 1.3 the server accepts.
+  - Caller expectations (O(expected_fingerprint), O(expected_certificate_path), O(min_days_remaining),
+    O(min_protocol), O(required_names)) turn into a per-endpoint list of failures. The task fails with that
+    list unless O(report_only=true); the full structured result is returned either way.
+  - Endpoints and protocol probes run concurrently; each connection has its own O(timeout), so one silent
+    port does not delay the others.
+  - Uses Python's C(ssl) module and C(cryptography) only; it does not run C(openssl).
+  - It never changes anything, so it always returns C(changed=false) and runs unchanged in check mode.
+author: postmaster.tls contributors (@postmaster-tls)
+requirements:
+  - cryptography >= 3.4 on the host that runs the module
+  - Python 3.10 or newer to report intermediate certificates (older Pythons report the leaf only)
+notes:
+  - The module usually runs on the mail server itself against V(127.0.0.1) (or delegated to another host).
+    When it connects to an IPv4 loopback address it binds the source address V(127.0.0.2) (or V(127.0.0.1) for
+    other targets), because servers such as Dovecot treat a client at their own address as local and offer it plaintext
+    login before STARTTLS, which remote clients never see. Set O(source_address) to choose another one.
+  - Legacy probes offer TLS 1.0 and 1.1 with OpenSSL security level 0, so that a refusal is the server's decision.
+    When the local OpenSSL cannot offer a version at all, the version is reported as V(untested), not as refused.
+  - The chain verdict is OpenSSL's (signatures, validity dates, CA constraints, a path to a trust anchor).
+    The served chain is read with C(SSLSocket.get_unverified_chain) (Python 3.13, or the same private call of
+    CPython 3.10 to 3.12). On other Pythons RV(endpoints[].chain_source) is V(leaf_only).
+  - A server with both an RSA and an ECDSA certificate serves one of them to this client (usually ECDSA); list
+    both in O(expected_fingerprint) or O(expected_certificate_path) to accept either.
+seealso:
+  - module: postmaster.tls.certificate_install
+  - plugin: postmaster.tls.tlsa_records
+    plugin_type: filter
+    description: Build DANE TLSA records from the same certificate; compare with RV(endpoints[].spki_sha256).
+extends_documentation_fragment:
+  - postmaster.tls.attributes
+  - postmaster.tls.attributes.INFO_MODULE
+attributes:
+  platform:
+    support: full
+    platforms: posix
+options:
+  endpoints:
+    description:
+      - The endpoints to check. Each needs O(endpoints[].port) or O(endpoints[].protocol) (the other is
+        derived from the standard port table, 25 and 587 V(smtp), 465 V(smtps), 143 V(imap), 993 V(imaps),
+        110 V(pop3), 995 V(pop3s)).
+      - Combined with O(all_ports=true), these are checked as well; duplicates (same host and port) are dropped.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      host:
+        description: Address or name to connect to. Defaults to O(host).
+        type: str
+      port:
+        description: TCP port.
+        type: int
+      protocol:
+        description:
+          - V(smtp), V(imap) and V(pop3) use STARTTLS (STLS for POP3); V(smtps), V(imaps) and V(pop3s) are
+            implicit TLS.
+        type: str
+        choices: [smtp, smtps, imap, imaps, pop3, pop3s]
+      server_name:
+        description: Name for SNI and the hostname check on this endpoint. Defaults to O(server_name).
+        type: str
+  all_ports:
+    description:
+      - Check the seven standard mail ports of O(host) (25, 587, 465, 143, 993, 110, 995).
+    type: bool
+    default: false
+  host:
+    description:
+      - Address or name to connect to, for O(all_ports) and for endpoints without a host.
+    type: str
+    default: 127.0.0.1
+  server_name:
+    description:
+      - The name clients use for this server (the MX or client-configured host name). Sent as SNI and checked
+        against the certificate's names, independently of the address connected to.
+      - When not set, the connected host (name or address) is checked and no SNI is sent for an address.
+    type: str
+  expected_fingerprint:
+    description:
+      - SHA-256 fingerprints the served leaf must have (any of them), as 64 hex digits with or without colons,
+        for example RV(postmaster.tls.certificate_install#module:fingerprint_sha256).
+    type: list
+    elements: str
+    default: []
+  expected_certificate_path:
+    description:
+      - Certificate files (PEM; the first certificate counts) on the host running the module. The served leaf
+        must be one of them; this is how a play proves the service serves what was installed.
+      - In check mode a missing file is reported and skipped (an earlier task would have created it); in a real
+        run it is an error.
+    type: list
+    elements: path
+    default: []
+  ca_path:
+    description:
+      - Trust anchors for the chain check, as a PEM bundle file or a hashed certificate directory.
+      - Default is the system CA bundle file (on Debian C(/etc/ssl/certs/ca-certificates.crt)). The hashed
+        directory C(/etc/ssl/certs) is deliberately not used by default, because Debian links its snake-oil
+        certificate into it.
+    type: path
+  validate_chain:
+    description:
+      - Count a chain that does not verify against the trust anchors as a failure.
+    type: bool
+    default: true
+  check_hostname:
+    description:
+      - Count a certificate that does not cover the server name as a failure.
+    type: bool
+    default: true
+  check_auth_before_tls:
+    description:
+      - Count a login or authentication offered before STARTTLS as a failure (SMTP C(AUTH); IMAP C(LOGIN) without
+        C(LOGINDISABLED), or C(AUTH=); POP3 C(USER) or C(SASL)).
+    type: bool
+    default: true
+  min_days_remaining:
+    description:
+      - The leaf must stay valid at least this many more days.
+    type: int
+    default: 14
+  min_protocol:
+    description:
+      - Lowest protocol version the servers may accept. Any accepted older version is a failure.
+    type: str
+    choices: [TLSv1, TLSv1.1, TLSv1.2, TLSv1.3]
+    default: TLSv1.2
+  required_names:
+    description:
+      - Names the certificate must cover (wildcards in the certificate count, as clients apply them).
+    type: list
+    elements: str
+    default: []
+  probe_protocols:
+    description:
+      - Try one handshake per TLS version (1.0, 1.1, 1.2, 1.3) on every endpoint to learn which versions are
+        accepted. Without it only the version a default client negotiates is known.
+    type: bool
+    default: true
+  report_only:
+    description:
+      - Return the findings without failing the task.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds allowed for each connection as a whole (TCP connect, plaintext dialogue and TLS handshake).
+    type: float
+    default: 10
+  workers:
+    description:
+      - Connections made at the same time. Each endpoint needs one connection plus one per probed TLS version.
+    type: int
+    default: 32
+  source_address:
+    description:
+      - Local address to connect from. See the notes for the loopback default.
+    type: str
+  ehlo_name:
+    description:
+      - Name for SMTP C(EHLO). Default is the local address as an address literal, such as C([127.0.0.2]).
+    type: str
+  snakeoil_path:
+    description:
+      - The distribution's stock self-signed certificate on the host running the module. An endpoint serving it is
+        reported (RV(endpoints[].snakeoil)) and counted as a failure. No comparison when the file does not exist.
+    type: path
+    default: /etc/ssl/certs/ssl-cert-snakeoil.pem
+"""
+
+EXAMPLES = r"""
+---
+- name: Verify every mail port of this host as remote clients see it
+  postmaster.tls.mail_tls_verify:
+    all_ports: true
+    host: 127.0.0.1
+    server_name: mail.example.org
+    expected_certificate_path:
+      - /etc/postmaster-tls/mail/rsa/live/cert.pem
+    min_days_remaining: 21
+    required_names:
+      - mail.example.org
+      - smtp.example.org
+
+- name: Check only submission and IMAPS, from the controller, against a private CA
+  postmaster.tls.mail_tls_verify:
+    endpoints:
+      - host: mail.example.org
+        port: 587
+      - host: mail.example.org
+        port: 993
+    server_name: mail.example.org
+    ca_path: /etc/postmaster-tls/ca/ca.pem
+  delegate_to: localhost
+
+- name: Take stock of a server before deploying anything (never fails)
+  postmaster.tls.mail_tls_verify:
+    all_ports: true
+    server_name: "{{ inventory_hostname }}"
+    report_only: true
+  register: before
+
+- name: Show the one-line summary per endpoint
+  ansible.builtin.debug:
+    msg: "{{ before.summary }}"
+
+- name: Compare the served key with the DANE record about to be published
+  ansible.builtin.assert:
+    that:
+      - item.spki_sha256 in tlsa_lines | join(' ')
+  loop: "{{ before.endpoints }}"
+  loop_control:
+    label: "{{ item.endpoint }}"
+  vars:
+    tlsa_lines: "{{ lookup('ansible.builtin.file', 'dns/example.org/tlsa.zone') | split('\n') }}"
+"""
+
+RETURN = r"""
+endpoints:
+  description: One entry per endpoint, in the order given (the standard ports first with O(all_ports)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    endpoint:
+      description: C(host:port/protocol).
+      type: str
+      returned: always
+      sample: 127.0.0.1:25/smtp
+    host:
+      description: The address or name connected to.
+      type: str
+      returned: always
+      sample: 127.0.0.1
+    port:
+      description: The TCP port.
+      type: int
+      returned: always
+      sample: 25
+    protocol:
+      description: The mail protocol spoken.
+      type: str
+      returned: always
+      sample: smtp
+    server_name:
+      description: The name used for SNI and the hostname check (null when none was given).
+      type: str
+      returned: always
+      sample: mail.example.org
+    ok:
+      description: True when the endpoint meets every expectation.
+      type: bool
+      returned: always
+      sample: true
+    failures:
+      description: The expectations this endpoint does not meet, one sentence each.
+      type: list
+      elements: str
+      returned: always
+      sample: ["serves the stock snake-oil certificate", "accepts TLSv1, TLSv1.1 (below min_protocol TLSv1.2)"]
+    notes:
+      description: Facts worth knowing that are not failures (limits of this client, a root sent along).
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    reachable:
+      description: Whether a TCP connection could be made.
+      type: bool
+      returned: always
+      sample: true
+    error:
+      description: Why the main connection did not reach a TLS session (null when it did).
+      type: str
+      returned: always
+      sample: "connection refused (nothing listens on this port)"
+    source_address:
+      description: The local address the probe connected from.
+      type: str
+      returned: when reachable
+      sample: 127.0.0.2
+    peer_address:
+      description: The address connected to.
+      type: str
+      returned: when reachable
+      sample: 127.0.0.1
+    banner:
+      description: The server's greeting line.
+      type: str
+      returned: when reachable
+      sample: "220 mail.example.org ESMTP Postfix (Debian/GNU)"
+    starttls_offered:
+      description: Whether STARTTLS (STLS) is advertised; null for implicit TLS.
+      type: bool
+      returned: when reachable
+      sample: true
+    auth_before_tls:
+      description:
+        - Logins offered before TLS (SMTP C(AUTH) mechanisms, IMAP C(LOGIN) and C(AUTH=...), POP3 C(USER) and
+          C(SASL ...)); empty when none; null for implicit TLS.
+      type: list
+      elements: str
+      returned: when reachable
+      sample: []
+    auth_after_tls:
+      description: Logins offered inside TLS (what clients can use); null when the server did not answer over TLS.
+      type: list
+      elements: str
+      returned: when a TLS session was established
+      sample: ["PLAIN", "LOGIN"]
+    tls_version:
+      description: The version a default client (TLS 1.2 or newer, OpenSSL security level 2) negotiated.
+      type: str
+      returned: when a TLS session was established
+      sample: TLSv1.3
+    cipher:
+      description: The negotiated cipher suite.
+      type: str
+      returned: when a TLS session was established
+      sample: TLS_AES_256_GCM_SHA384
+    cipher_bits:
+      description: Secret bits of the cipher.
+      type: int
+      returned: when a TLS session was established
+      sample: 256
+    subject:
+      description: The leaf's subject (RFC 4514).
+      type: str
+      returned: when a TLS session was established
+      sample: CN=mail.example.org
+    issuer:
+      description: The leaf's issuer (RFC 4514).
+      type: str
+      returned: when a TLS session was established
+      sample: CN=Example Issuing CA,O=Example
+    names:
+      description: The DNS names (or the CN without SAN) and IP addresses the leaf is for.
+      type: list
+      elements: str
+      returned: when a TLS session was established
+      sample: ["mail.example.org", "smtp.example.org"]
+    not_before:
+      description: Start of validity (UTC, ISO 8601).
+      type: str
+      returned: when a TLS session was established
+      sample: "2026-11-01T00:00:00Z"
+    not_after:
+      description: End of validity (UTC, ISO 8601).
+      type: str
+      returned: when a TLS session was established
+      sample: "2027-01-30T00:00:00Z"
+    days_remaining:
+      description: Whole days until RV(endpoints[].not_after) (negative when expired).
+      type: int
+      returned: when a TLS session was established
+      sample: 62
+    fingerprint_sha256:
+      description: SHA-256 of the leaf's DER, lower-case and colon-separated (as C(openssl x509 -fingerprint) shows).
+      type: str
+      returned: when a TLS session was established
+      sample: "3f:0a:...:9c"
+    spki_sha256:
+      description: Hex SHA-256 of the leaf's SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+      type: str
+      returned: when a TLS session was established
+      sample: "8f1c0c8c5c0e4d5a4e8b9a3b6c1f2d7e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d"
+    key:
+      description: Type and size of the leaf's public key.
+      type: dict
+      returned: when a TLS session was established
+      sample: {"type": "ecdsa", "curve": "secp256r1", "size": 256}
+    signature_hash:
+      description: Hash of the leaf's signature (null for EdDSA).
+      type: str
+      returned: when a TLS session was established
+      sample: sha256
+    self_signed:
+      description: Whether the leaf is self-signed.
+      type: bool
+      returned: when a TLS session was established
+      sample: false
+    snakeoil:
+      description: Whether the leaf is the host's stock snake-oil certificate (null when O(snakeoil_path) does not exist).
+      type: bool
+      returned: when a TLS session was established
+      sample: false
+    chain:
+      description: The certificates as served, leaf first (only the leaf when RV(endpoints[].chain_source=leaf_only)).
+      type: list
+      elements: dict
+      returned: when a TLS session was established
+      sample: [{"subject": "CN=mail.example.org", "issuer": "CN=Example Issuing CA", "fingerprint_sha256": "3f:0a:...",
+                "not_after": "2027-01-30T00:00:00Z"}]
+    chain_source:
+      description: V(served) when the whole served chain was read, V(leaf_only) when this Python can only see the leaf.
+      type: str
+      returned: when a TLS session was established
+      sample: served
+    chain_order_ok:
+      description: Whether each served certificate is signed by the next one (null when only the leaf is known).
+      type: bool
+      returned: when a TLS session was established
+      sample: true
+    chain_valid:
+      description: Whether OpenSSL verified the chain against the trust anchors (null when no default client could connect).
+      type: bool
+      returned: always
+      sample: true
+    chain_error:
+      description: OpenSSL's reason when the chain does not verify.
+      type: str
+      returned: always
+      sample: self-signed certificate
+    trust_path:
+      description: Subjects of the verified path, leaf to trust anchor.
+      type: list
+      elements: str
+      returned: when the chain verified
+      sample: ["CN=mail.example.org", "CN=Example Issuing CA", "CN=Example Root CA"]
+    hostname_matches:
+      description: Whether the leaf covers the server name (or the host connected to).
+      type: bool
+      returned: when a TLS session was established
+      sample: true
+    matches_expected:
+      description: Whether the leaf is one of the expected certificates (null when none were given).
+      type: bool
+      returned: when a TLS session was established
+      sample: true
+    protocols:
+      description: Per TLS version, V(accepted), V(refused), V(untested) (this client cannot offer it) or V(error).
+      type: dict
+      returned: when O(probe_protocols=true) and the endpoint speaks TLS
+      sample: {"TLSv1": "refused", "TLSv1.1": "refused", "TLSv1.2": "accepted", "TLSv1.3": "accepted"}
+    protocol_details:
+      description: The negotiated cipher or the refusal reason, per TLS version.
+      type: dict
+      returned: when O(probe_protocols=true) and the endpoint speaks TLS
+      sample: {"TLSv1": "TLSV1_ALERT_PROTOCOL_VERSION", "TLSv1.3": "TLSv1.3 TLS_AES_256_GCM_SHA384"}
+    accepted_protocols:
+      description: The accepted TLS versions, oldest first.
+      type: list
+      elements: str
+      returned: always
+      sample: ["TLSv1.2", "TLSv1.3"]
+    legacy_protocols_accepted:
+      description: Which of TLS 1.0 and 1.1 are accepted.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+failed_endpoints:
+  description: The endpoints with failures, each with C(endpoint), C(host), C(port), C(protocol) and its C(failures).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"endpoint": "127.0.0.1:25/smtp", "host": "127.0.0.1", "port": 25, "protocol": "smtp",
+            "failures": ["certificate does not cover mail.example.org (it is for vm)"]}]
+summary:
+  description: One human-readable line per endpoint.
+  returned: always
+  type: list
+  elements: str
+  sample: ["OK   127.0.0.1:25/smtp: TLSv1.3 TLS_AES_256_GCM_SHA384 | CN=mail.example.org | expires 2027-01-30 (62 d)
+           | chain ok | name ok | accepts TLSv1.2,TLSv1.3"]
+trust_anchors:
+  description: Where the trust anchors for the chain check came from.
+  returned: always
+  type: str
+  sample: /etc/ssl/certs/ca-certificates.crt
+client:
+  description: What this client can do (its Python and OpenSSL decide the chain and legacy-version limits).
+  returned: always
+  type: dict
+  sample: {"python": "3.11.2", "openssl": "OpenSSL 3.0.20 7 Apr 2026", "served_chain": "available",
+           "versions": ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]}
+elapsed:
+  description: Seconds the checks took, all endpoints together.
+  returned: always
+  type: float
+  sample: 0.41
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _probe
+
+
+def argument_spec() -> dict:
+    return dict(
+        endpoints=dict(
+            type="list", elements="dict", default=[],
+            options=dict(
+                host=dict(type="str"),
+                port=dict(type="int"),
+                protocol=dict(type="str", choices=["smtp", "smtps", "imap", "imaps", "pop3", "pop3s"]),
+                server_name=dict(type="str"),
+            ),
+            required_one_of=[("port", "protocol")],
+        ),
+        all_ports=dict(type="bool", default=False),
+        host=dict(type="str", default="127.0.0.1"),
+        server_name=dict(type="str"),
+        expected_fingerprint=dict(type="list", elements="str", default=[]),
+        expected_certificate_path=dict(type="list", elements="path", default=[]),
+        ca_path=dict(type="path"),
+        validate_chain=dict(type="bool", default=True),
+        check_hostname=dict(type="bool", default=True),
+        check_auth_before_tls=dict(type="bool", default=True),
+        min_days_remaining=dict(type="int", default=14),
+        min_protocol=dict(type="str", choices=["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"], default="TLSv1.2"),
+        required_names=dict(type="list", elements="str", default=[]),
+        probe_protocols=dict(type="bool", default=True),
+        report_only=dict(type="bool", default=False),
+        timeout=dict(type="float", default=10),
+        workers=dict(type="int", default=32),
+        source_address=dict(type="str"),
+        ehlo_name=dict(type="str"),
+        snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
+    )
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    if params["timeout"] <= 0:
+        raise _probe.ProbeError("timeout must be a positive number of seconds")
+    if params["workers"] < 1:
+        raise _probe.ProbeError("workers must be 1 or more")
+    endpoints = _probe.build_endpoints(
+        endpoints=params["endpoints"], all_ports=params["all_ports"], host=params["host"],
+        server_name=params["server_name"],
+    )
+    fingerprints = {_probe.normalize_fingerprint(value) for value in params["expected_fingerprint"]}
+    sources = list(params["expected_fingerprint"])
+    from_files, file_sources, notes = _probe.load_expected_fingerprints(
+        params["expected_certificate_path"], check_mode=module.check_mode)
+    fingerprints |= from_files
+    sources += file_sources
+    for note in notes:
+        module.warn(note)
+    expectations = _probe.Expectations(
+        fingerprints=frozenset(fingerprints),
+        fingerprint_sources=tuple(sources),
+        min_days_remaining=params["min_days_remaining"],
+        min_protocol=params["min_protocol"],
+        required_names=tuple(params["required_names"]),
+        validate_chain=params["validate_chain"],
+        check_hostname=params["check_hostname"],
+        forbid_plaintext_auth=params["check_auth_before_tls"],
+        snakeoil_fingerprint=_probe.snakeoil_fingerprint(params["snakeoil_path"]),
+    )
+    settings = _probe.Settings(
+        timeout=params["timeout"], source_address=params["source_address"], ehlo_name=params["ehlo_name"],
+        ca_path=params["ca_path"], probe_protocols=params["probe_protocols"], workers=params["workers"],
+    )
+    contexts = _probe.Contexts(settings)
+    started = time.monotonic()
+    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts)
+    return dict(
+        changed=False,
+        endpoints=[report.to_dict() for report in reports],
+        failed_endpoints=[{"endpoint": r.endpoint, "host": r.host, "port": r.port, "protocol": r.protocol,
+                           "failures": r.failures} for r in reports if r.failures],
+        summary=[_probe.summary_line(report) for report in reports],
+        trust_anchors=contexts.trust_anchors,
+        client=_probe.client_facts(),
+        elapsed=round(time.monotonic() - started, 3),
+    )
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not _crypto.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography >= 3.4"), exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    try:
+        result = run(module)
+    except _probe.ProbeError as exc:
+        module.fail_json(msg=str(exc))
+    failed = result["failed_endpoints"]
+    if failed and not module.params["report_only"]:
+        details = "; ".join(f"{item['endpoint']}: {', '.join(item['failures'])}" for item in failed)
+        module.fail_json(msg=f"{len(failed)} of {len(result['endpoints'])} endpoints failed verification: {details}",
+                         **result)
+    result["msg"] = (f"{len(result['endpoints']) - len(failed)} of {len(result['endpoints'])} endpoints meet "
+                     "every expectation")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

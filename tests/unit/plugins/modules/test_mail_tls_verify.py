@@ -1,0 +1,150 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""postmaster.tls.mail_tls_verify through main(): options, failing vs report_only, check mode.
+
+A tiny implicit-TLS IMAP server on 127.0.0.1 stands in for Dovecot; the protocol details are covered
+in tests/unit/plugins/module_utils/test_probe.py and against the real servers in Molecule.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+import pytest
+
+from ansible_collections.postmaster.tls.plugins.modules import mail_tls_verify
+
+
+@pytest.fixture
+def imaps(pki):
+    """(port, root_path, leaf) of an IMAPS server serving leaf + intermediate."""
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain(leaf_names=("mail.example.org",))
+    chain = pki.write("fullchain.pem", [leaf, intermediate])
+    key = pki.write("privkey.pem", leaf_key)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def serve(conn):
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(5)
+                tls.sendall(b"* OK ready\r\n")
+                buffer = b""
+                while True:
+                    data = tls.recv(1024)
+                    if not data:
+                        return
+                    buffer += data
+                    while b"\r\n" in buffer:
+                        line, buffer = buffer.split(b"\r\n", 1)
+                        tag, verb = line.split()[:2]
+                        if verb.upper() == b"CAPABILITY":
+                            tls.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK\r\n")
+                        else:
+                            tls.sendall(b"* BYE\r\n" + tag + b" OK\r\n")
+                            return
+        except (OSError, ValueError):
+            pass
+
+    def accept():
+        while True:
+            try:
+                conn, _peer = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], pki.write("root.pem", root), leaf, pki.write("cert.pem", leaf)
+    listener.close()
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_green_endpoint(run_module, imaps):
+    port, root, leaf, cert_path = imaps
+    result = run_module(mail_tls_verify.main, {
+        "endpoints": [{"port": port, "protocol": "imaps"}],
+        "server_name": "mail.example.org",
+        "ca_path": root,
+        "expected_certificate_path": [cert_path],
+        "required_names": ["mail.example.org"],
+    })
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["changed"] is False
+    assert result["failed_endpoints"] == []
+    [endpoint] = result["endpoints"]
+    assert endpoint["ok"] is True
+    assert endpoint["matches_expected"] is True
+    assert endpoint["chain_valid"] is True
+    assert endpoint["accepted_protocols"] == ["TLSv1.2", "TLSv1.3"]
+    assert endpoint["auth_after_tls"] == ["LOGIN", "AUTH=PLAIN"]
+    assert result["summary"][0].startswith(f"OK   127.0.0.1:{port}/imaps: TLSv1.3")
+    assert result["trust_anchors"] == root
+    assert result["msg"] == "1 of 1 endpoints meet every expectation"
+    assert result["elapsed"] >= 0
+
+
+def test_failures_fail_the_task_with_a_per_endpoint_list(run_module, imaps):
+    port, root, _leaf, _cert_path = imaps
+    dead = _closed_port()
+    args = {
+        "endpoints": [{"port": port, "protocol": "imaps"}, {"port": dead, "protocol": "smtp"}],
+        "server_name": "other.example.org",
+        "ca_path": root,
+        "expected_fingerprint": ["00" * 32],
+    }
+    result = run_module(mail_tls_verify.main, args)
+    assert result["failed"] is True
+    assert result["msg"].startswith("2 of 2 endpoints failed verification: ")
+    assert f"127.0.0.1:{port}/imaps: certificate does not cover other.example.org" in result["msg"]
+    assert f"127.0.0.1:{dead}/smtp: unreachable: connection refused" in result["msg"]
+    assert [item["endpoint"] for item in result["failed_endpoints"]] == [f"127.0.0.1:{port}/imaps", f"127.0.0.1:{dead}/smtp"]
+    assert [(item["port"], item["protocol"]) for item in result["failed_endpoints"]] == [(port, "imaps"), (dead, "smtp")]
+    assert len(result["endpoints"]) == 2  # the full report comes back with the failure
+    # The same findings, reported without failing.
+    reported = run_module(mail_tls_verify.main, dict(args, report_only=True))
+    assert reported.get("failed") is not True
+    assert reported["failed_endpoints"] == result["failed_endpoints"]
+    assert reported["msg"] == "0 of 2 endpoints meet every expectation"
+
+
+def test_check_mode_runs_the_same_checks(run_module, imaps, tmp_path):
+    port, root, _leaf, _cert_path = imaps
+    missing = str(tmp_path / "not-yet" / "cert.pem")
+    args = {"endpoints": [{"port": port, "protocol": "imaps"}], "server_name": "mail.example.org", "ca_path": root,
+            "expected_certificate_path": [missing]}
+    checked = run_module(mail_tls_verify.main, args, check_mode=True)
+    assert checked.get("failed") is not True, checked.get("msg")
+    assert checked["changed"] is False
+    assert checked["endpoints"][0]["ok"] is True
+    assert any("does not exist yet (check mode" in w for w in checked["warnings"])
+    real = run_module(mail_tls_verify.main, args)
+    assert real["failed"] is True
+    assert real["msg"] == f"expected_certificate_path {missing} does not exist; install the certificate first or fix the path"
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"all_ports": False}, "no endpoints to check; set all_ports=true or list endpoints"),
+    ({"endpoints": [{"port": 2525}]}, "endpoints[1]: port 2525 is not a standard mail port; set protocol"),
+    ({"all_ports": True, "expected_fingerprint": ["xyz"]}, "expected_fingerprint 'xyz' is not a SHA-256 fingerprint"),
+    ({"all_ports": True, "timeout": 0}, "timeout must be a positive number of seconds"),
+    ({"all_ports": True, "workers": 0}, "workers must be 1 or more"),
+    ({"all_ports": True, "ca_path": "/nonexistent/ca.pem"}, "cannot load trust anchors from /nonexistent/ca.pem"),
+])
+def test_bad_options_fail_before_connecting(run_module, args, message):
+    result = run_module(mail_tls_verify.main, args)
+    assert result["failed"] is True
+    assert result["msg"].startswith(message)
