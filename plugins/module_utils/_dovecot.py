@@ -925,7 +925,7 @@ def run(options: Options, host: Host, *, tmpdir: str | None = None) -> Outcome:
     if not _inside(options.dropin_path, real_dir):
         raise DovecotError(f"dropin_path {options.dropin_path} must be inside {real_dir}, the directory of {options.config_path}")
     if not os.path.isfile(options.config_path):
-        raise DovecotError(f"{options.config_path} does not exist; install Dovecot first (the role does it with postmaster_dovecot_install=true)")
+        raise DovecotError(f"{options.config_path} does not exist; install Dovecot first (the role does it with dovecot_install=true)")
 
     version = detect_version(host.run, options.dovecot_bin)
     names = names_for(version)

@@ -156,7 +156,7 @@ options:
       - Further settings written at the top level of the drop-in as they are, with the running Dovecot
         series' names (for example C(ssl_options) or C(ssl_cipher_suites)). Booleans become C(yes)/C(no).
       - Names this module manages from its own options are refused, and so are secrets (names with
-        C(password) or C(secret)): the drop-in is readable by everyone. Extra settings are parsed by
+        C(password) or C(secret)), because the drop-in is readable by everyone. Extra settings are parsed by
         C(doveconf) like everything else, but not checked for conflicts.
     type: dict
     default: {}
@@ -482,7 +482,7 @@ def main() -> None:
     if not (dovecot_bin and doveconf_bin and os.path.isfile(params["config_path"])):
         missing = f"Dovecot is not installed here (no dovecot and doveconf commands, or no {params['config_path']})"
         if not module.check_mode:
-            module.fail_json(msg=f"{missing}; install it first (the role postmaster.tls.dovecot does with postmaster_dovecot_install=true)",
+            module.fail_json(msg=f"{missing}; install it first (the role postmaster.tls.dovecot does with dovecot_install=true)",
                              path=params["dropin_path"])
         # An earlier task may be about to install it: predict the change, as a real run would make it.
         module.warn(f"{missing}; check mode predicts the change, but a real run fails unless Dovecot is installed first")

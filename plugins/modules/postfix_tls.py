@@ -472,7 +472,7 @@ def main() -> None:
             module.exit_json(changed=True, config_dir=request.config_dir, profile={"name": request.profile}, parameters={},
                              services={}, changes={"parameters": {}, "services": {}}, commands=[], certificates=[],
                              postconf_warnings=[])
-        module.fail_json(msg="postconf was not found on this host; install Postfix first (the role's postmaster_postfix_install: true does)")
+        module.fail_json(msg="postconf was not found on this host; install Postfix first (the role's postfix_install: true does)")
 
     def run(argv: list) -> tuple:
         return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})

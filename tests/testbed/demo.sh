@@ -35,10 +35,10 @@ INV
 cat >"$WORK/vars.yml" <<VARS
 ---
 postmaster_tls_names: [mail.example.test]
-postmaster_certificate_provider: ownca
-postmaster_certificate_ca_dir: ${WORK}/ca
+certificate_provider: ownca
+certificate_ca_dir: ${WORK}/ca
 postmaster_audit_output_dir: ${WORK}/audit
-postmaster_dns_output_dir: ${WORK}/dns
+dns_records_output_dir: ${WORK}/dns
 VARS
 
 export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default

@@ -50,7 +50,8 @@ def test_effective_postfix_and_dovecot_config(host):
     assert f"{BASE}/live/combined.pem" in chain_files
     assert host.check_output("postconf -h smtpd_tls_auth_only") == "yes"
     version = host.check_output("dovecot --version")
-    setting = "ssl_cert" if version.startswith("2.3") else "ssl_server_cert_file"
+    # Dovecot 2.4 keeps ssl_server_* settings in an ssl_server { } filter, queried as ssl_server/cert_file.
+    setting = "ssl_cert" if version.startswith("2.3") else "ssl_server/cert_file"
     assert host.check_output(f"doveconf -h {setting}").lstrip("<").strip() == f"{BASE}/live/fullchain.pem"
 
 
