@@ -759,6 +759,28 @@ def key_permission_problems(path: str, *, unprivileged: t.Sequence[Account], all
     return problems
 
 
+def master_running(host: "Host", doveconf_bin: str, config_path: str) -> bool | None:
+    """Whether the Dovecot master of ``config_path`` runs: its pid file under base_dir names a live
+    process. None when doveconf cannot say where base_dir is."""
+    rc, out, _err = host.run([doveconf_bin, "-c", config_path, "-h", "base_dir"])
+    if rc != 0 or not out.strip():
+        return None
+    try:
+        with open(os.path.join(out.strip(), "master.pid"), encoding="ascii") as handle:
+            pid = int(handle.read().strip() or "0")
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # ---------------------------------------------------------------------------------------------
 # The whole operation
 # ---------------------------------------------------------------------------------------------

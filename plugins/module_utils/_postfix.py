@@ -626,6 +626,13 @@ class Tools:
         out, _err = self.call([self.postconf, "-m"], what="postconf -m")
         return {line.strip() for line in out.splitlines() if line.strip()}
 
+    def running(self, config_dir: str) -> bool | None:
+        """Whether the Postfix master of ``config_dir`` runs (``postfix status``); None when unknown."""
+        if not self.postfix:
+            return None
+        rc, _out, _err = self.run([self.postfix, "-c", config_dir, "status"])
+        return rc == 0
+
     def check(self, config_dir: str) -> list[str]:
         """``postfix -c DIR check``; raises with Postfix's own message when it refuses the directory.
 

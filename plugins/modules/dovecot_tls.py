@@ -351,6 +351,14 @@ changed_files:
   type: list
   elements: str
   sample: [/etc/dovecot/conf.d/99-postmaster-tls.conf]
+running:
+  description:
+    - Whether the Dovecot master was running when the module finished (its C(master.pid) under C(base_dir) names a
+      live process); V(null) when C(doveconf) cannot tell where C(base_dir) is. The role starts Dovecot only when this
+      is V(false), which saves a round trip per host on every run.
+  returned: success
+  type: bool
+  sample: true
 backup_files:
   description: Backup copy of each changed file, by file, when O(backup=true).
   returned: changed and O(backup=true)
@@ -522,6 +530,7 @@ def main() -> None:
         "conflicts": outcome.conflicts,
         "certificates": outcome.certificates,
         "changed_files": [change.path for change in outcome.changes],
+        "running": _dovecot.master_running(host, doveconf_bin, params["config_path"]),
     }
     if outcome.backup_files:
         result["backup_files"] = outcome.backup_files

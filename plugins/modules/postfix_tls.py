@@ -407,6 +407,14 @@ postconf_warnings:
   type: list
   elements: str
   sample: ["postconf: warning: /etc/postfix/main.cf: unused parameter: virtual_maps=hash:/etc/postfix/virtual"]
+running:
+  description:
+    - Whether Postfix (the master of O(config_dir)) was running when the module finished, from C(postfix status);
+      V(null) when the C(postfix) command is missing. The role starts Postfix only when this is V(false), which saves
+      a round trip per host on every run.
+  returned: success
+  type: bool
+  sample: true
 backup_files:
   description: Backup copies made because of O(backup), by file (C(main_cf), C(master_cf)).
   returned: when O(backup=true) and a file changed
@@ -497,6 +505,7 @@ def main() -> None:
     for warning in outcome.warnings:
         module.warn(warning)
     result = outcome.result()
+    result["running"] = tools.running(request.config_dir)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

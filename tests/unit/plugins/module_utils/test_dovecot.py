@@ -533,3 +533,34 @@ def test_mask_secrets_in_diffs():
     assert "hunter2" not in masked and "s3cret" not in masked
     assert "ssl_key_password = ********\n" in masked and "  ssl_server_key_password = ********\r\n" in masked
     assert masked.startswith("ssl_min_protocol = TLSv1\n") and masked.endswith("passdb {\n  args = scheme=CRYPT\n}\n")
+
+
+class _RunOnly:
+    """A Host that only answers commands (master_running reads the pid file itself)."""
+
+    check_mode = False
+
+    def __init__(self, answers):
+        self.run = FakeRunner(answers)
+
+
+def test_master_running_follows_the_pid_file_under_base_dir(tmp_path):
+    host = _RunOnly(lambda argv: (0, f"{tmp_path}\n", ""))
+    assert _dovecot.master_running(host, "doveconf", "/etc/dovecot/dovecot.conf") is False  # no pid file
+    assert host.run.calls == [["doveconf", "-c", "/etc/dovecot/dovecot.conf", "-h", "base_dir"]]
+    (tmp_path / "master.pid").write_text(f"{os.getpid()}\n")
+    assert _dovecot.master_running(host, "doveconf", "/etc/dovecot/dovecot.conf") is True
+    (tmp_path / "master.pid").write_text("not a pid\n")
+    assert _dovecot.master_running(host, "doveconf", "/etc/dovecot/dovecot.conf") is False
+
+
+def test_master_running_of_a_dead_process_is_false(tmp_path):
+    # A pid far above pid_max on Linux: no such process.
+    (tmp_path / "master.pid").write_text("4194999\n")
+    host = _RunOnly(lambda argv: (0, f"{tmp_path}\n", ""))
+    assert _dovecot.master_running(host, "doveconf", "/c") is False
+
+
+def test_master_running_is_unknown_when_doveconf_fails():
+    host = _RunOnly(lambda argv: (89, "", "doveconf: Fatal: Error in configuration file\n"))
+    assert _dovecot.master_running(host, "doveconf", "/c") is None

@@ -55,6 +55,7 @@ class FakePostfix:
         self.config_dir = config_dir
         self.calls: list[list[str]] = []
         self.map_types = map_types
+        self.running = True
         self.defaults = {"default_database_type": "hash", "smtpd_sasl_type": "cyrus", "smtpd_sasl_path": "smtpd",
                          "queue_directory": "/var/spool/postfix", "smtpd_tls_mandatory_protocols": ">=TLSv1"}
         os.makedirs(config_dir, exist_ok=True)
@@ -186,6 +187,9 @@ class FakePostfix:
         return 0, "".join(f"{n} = {source[n]}\n" for n in names if n in source), ""
 
     def postfix(self, args: list[str], *, tty: bool = False) -> tuple[int, str, str]:
+        if args[0] == "-c" and args[2] == "status":
+            # postfix status: rc 0 while the master runs, 1 with "the Postfix mail system is not running".
+            return (0, "", "") if self.running else (1, "", "postfix/postfix-script: the Postfix mail system is not running\n")
         assert args[0] == "-c" and args[2] == "check", args
         if self.main(args[1]).get("inet_protocols") == "bogus":
             return 1, "", 'postfix: fatal: unknown inet_protocols value "bogus" in "bogus"\n' if tty else ""
@@ -757,3 +761,12 @@ def test_postfix_check_message_needs_a_terminal(postfix, tmp_path):
     with pytest.raises(_postfix.PostfixCommandError, match='postfix: fatal: unknown inet_protocols value "bogus" in "bogus"$'):
         run(postfix, tmp_path, check_mode=True, extra={"inet_protocols": "bogus"})
     assert [call[0] for call in postfix.calls if "check" in call[-1] or call[0].endswith("script")][-2:] == ["/usr/sbin/postfix", "/usr/bin/script"]
+
+
+def test_running_asks_postfix_status_for_the_config_dir(postfix):
+    tools = make_tools(postfix)
+    assert tools.running(postfix.config_dir) is True
+    assert postfix.calls[-1] == ["/usr/sbin/postfix", "-c", postfix.config_dir, "status"]
+    postfix.running = False
+    assert tools.running(postfix.config_dir) is False
+    assert _postfix.Tools(run=postfix, postconf="/usr/sbin/postconf").running(postfix.config_dir) is None

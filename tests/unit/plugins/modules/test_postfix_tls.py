@@ -70,6 +70,9 @@ def test_deploys_then_reports_no_change(fake, tmp_path, pki, run_module):
     assert second["changed"] is False
     assert second["commands"] == []
     assert second["changes"] == {"parameters": {}, "services": {}}
+    assert second["running"] is True  # the role skips its service task on this
+    fake.running = False
+    assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain))["running"] is False
 
 
 def test_check_mode_predicts_the_same_commands(fake, tmp_path, pki, run_module):
