@@ -30,6 +30,18 @@ except ImportError:  # pragma: no cover - exercised by the sanity import test
 
 MIN_CRYPTOGRAPHY_VERSION = "3.4"
 
+if t.TYPE_CHECKING:
+    from ansible.module_utils.basic import AnsibleModule
+
+
+def require_cryptography(module: AnsibleModule) -> None:
+    """Fail the module, with the import traceback, when cryptography cannot be imported."""
+    if not HAS_CRYPTOGRAPHY:
+        # Imported only here: the controller's filter plugins load this file too, and need no module code.
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib(f"cryptography >= {MIN_CRYPTOGRAPHY_VERSION}"), exception=CRYPTOGRAPHY_IMP_ERR)
+
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----",
     re.DOTALL,

@@ -14,24 +14,16 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
-import traceback
 import typing as t
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _keys
 
-CRYPTOGRAPHY_IMP_ERR: str | None
-try:
+if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.x509.oid import ExtensionOID
-
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMP_ERR = None
-except ImportError:  # pragma: no cover - exercised by the sanity import test
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
 
 if t.TYPE_CHECKING:
     from ansible.module_utils.basic import AnsibleModule

@@ -18,21 +18,13 @@ import grp
 import os
 import pwd
 import stat
-import traceback
 import typing as t
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
 
-CRYPTOGRAPHY_IMP_ERR: str | None
-try:
+if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMP_ERR = None
-except ImportError:  # pragma: no cover - exercised by the sanity import test
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMP_ERR = traceback.format_exc()
 
 if t.TYPE_CHECKING:
     from ansible.module_utils.basic import AnsibleModule

@@ -171,7 +171,7 @@ certificates:
       sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
 
@@ -186,9 +186,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
-                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         certificates, warnings = _certificate.inspect(
             module.params["paths"],

@@ -298,7 +298,7 @@ backup_files:
   sample: {combined: /etc/postmaster-tls/mail/rsa/live/combined.pem.2345.2026-12-01@10:00:00~}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio
 
@@ -331,9 +331,7 @@ def main() -> None:
         required_one_of=[("certificate_path", "certificate_content")],
         supports_check_mode=True,
     )
-    if not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
-                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         result = _chain.InstallBackend(module).run()
     except _chain.InstallCheckError as exc:

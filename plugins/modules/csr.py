@@ -261,9 +261,9 @@ backup_file:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _csr
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _csr
 
 
 def argument_spec() -> dict:
@@ -296,8 +296,7 @@ def main() -> None:
         required_one_of=[("common_name", "subject_alt_names")],
         supports_check_mode=True,
     )
-    if not _csr.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography >= 3.4"), exception=_csr.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         request = _csr.CsrRequest.from_params(module.params)
         result = _csr.ensure_csr(module, request)

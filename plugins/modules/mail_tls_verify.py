@@ -504,7 +504,7 @@ elapsed:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _probe
 
@@ -593,8 +593,7 @@ def run(module: AnsibleModule) -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography >= 3.4"), exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         result = run(module)
     except _probe.ProbeError as exc:

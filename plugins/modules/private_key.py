@@ -239,9 +239,9 @@ backup_file:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _keys
 
 
 def argument_spec() -> dict:
@@ -266,8 +266,7 @@ def main() -> None:
         required_by={"cipher": ("passphrase",)},
         supports_check_mode=True,
     )
-    if not _keys.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography >= 3.4"), exception=_keys.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         request = _keys.KeyRequest.from_params(module.params)
         result = _keys.ensure_private_key(module, request)

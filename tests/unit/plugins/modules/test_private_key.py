@@ -247,8 +247,8 @@ def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type):
 
 
 def test_missing_cryptography_is_reported(monkeypatch, tmp_path):
-    monkeypatch.setattr(private_key._keys, "HAS_CRYPTOGRAPHY", False)
-    monkeypatch.setattr(private_key._keys, "CRYPTOGRAPHY_IMP_ERR", "ImportError: no cryptography")
+    monkeypatch.setattr(private_key._crypto, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(private_key._crypto, "CRYPTOGRAPHY_IMP_ERR", "ImportError: no cryptography")
     _text, result = run({"path": str(tmp_path / "k.pem")})
     assert result["failed"] is True
     assert "cryptography >= 3.4" in result["msg"]
