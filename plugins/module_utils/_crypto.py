@@ -30,6 +30,11 @@ except ImportError:  # pragma: no cover - exercised by the sanity import test
 
 MIN_CRYPTOGRAPHY_VERSION = "3.4"
 
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----",
+    re.DOTALL,
+)
+
 if t.TYPE_CHECKING:
     from ansible.module_utils.basic import AnsibleModule
 
@@ -41,11 +46,6 @@ def require_cryptography(module: AnsibleModule) -> None:
         from ansible.module_utils.basic import missing_required_lib
 
         module.fail_json(msg=missing_required_lib(f"cryptography >= {MIN_CRYPTOGRAPHY_VERSION}"), exception=CRYPTOGRAPHY_IMP_ERR)
-
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\r?\n.*?-----END (?P=label)-----",
-    re.DOTALL,
-)
 
 
 class PEMError(ValueError):

@@ -26,6 +26,20 @@ class FileIOError(Exception):
     """A file could not be read or written; the message says which and why."""
 
 
+def file_argument_spec(*, mode: str) -> dict[str, dict[str, t.Any]]:
+    """``path``, ``mode``, ``owner``, ``group`` and ``backup`` of the one file a module writes.
+
+    ``mode`` is the default, which differs by what the file holds (``"0600"`` for a private key).
+    """
+    return {
+        "path": {"type": "path", "required": True},
+        "mode": {"type": "raw", "default": mode},
+        "owner": {"type": "str"},
+        "group": {"type": "str"},
+        "backup": {"type": "bool", "default": False},
+    }
+
+
 def read_bytes(path: str) -> bytes | None:
     """Return the file's content, or None when it does not exist."""
     try:

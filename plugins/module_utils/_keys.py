@@ -13,11 +13,13 @@ Nothing here ever puts key bytes or a passphrase into a message, a fact or a dif
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import grp
 import os
 import pwd
 import stat
+import traceback
 import typing as t
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
@@ -59,6 +61,23 @@ class KeyOptionError(PrivateKeyError):
 
 class KeyPolicyError(PrivateKeyError):
     """The existing key does not fit the request and the ``regenerate`` policy forbids replacing it."""
+
+
+@contextlib.contextmanager
+def failing_without_secrets(module: AnsibleModule, *, expected: type[Exception], doing: str) -> t.Iterator[None]:
+    """Turn an exception in the block into ``fail_json`` for the file at ``module.params['path']``.
+
+    An ``expected`` error carries its own message, written never to hold a secret. Any other error
+    is reported by its type and the path only: its text could echo key material or a passphrase.
+    """
+    path = module.params["path"]
+    try:
+        yield
+    except expected as exc:
+        module.fail_json(msg=str(exc), path=path)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(msg=f"unexpected error while {doing} {path}: {type(exc).__name__}",
+                         exception=traceback.format_exc(limit=-3))
 
 
 @dataclasses.dataclass(frozen=True)

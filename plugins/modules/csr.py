@@ -259,16 +259,14 @@ backup_file:
   sample: /etc/postmaster-tls/mail.example.org/rsa/request.csr.2345.2026-11-02@10:11:12~
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _csr
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _csr, _fileio, _keys
 
 
 def argument_spec() -> dict:
-    return dict(
-        path=dict(type="path", required=True),
+    spec = _fileio.file_argument_spec(mode="0644")
+    spec.update(
         privatekey_path=dict(type="path", required=True),
         privatekey_passphrase=dict(type="str", no_log=True),
         common_name=dict(type="str"),
@@ -283,11 +281,8 @@ def argument_spec() -> dict:
         extended_key_usage=dict(type="list", elements="str", default=list(_csr.DEFAULT_EXTENDED_KEY_USAGE)),
         ocsp_must_staple=dict(type="bool", default=False),
         digest=dict(type="str", default=_csr.DEFAULT_DIGEST),
-        mode=dict(type="raw", default="0644"),
-        owner=dict(type="str"),
-        group=dict(type="str"),
-        backup=dict(type="bool", default=False),
     )
+    return spec
 
 
 def main() -> None:
@@ -297,15 +292,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
-    try:
-        request = _csr.CsrRequest.from_params(module.params)
-        result = _csr.ensure_csr(module, request)
-    except _csr.CsrError as exc:
-        module.fail_json(msg=str(exc), path=module.params["path"])
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # An unexpected error must not echo key material: report its type and where it happened only.
-        module.fail_json(msg=f"unexpected error while making {module.params['path']}: {type(exc).__name__}",
-                         exception=traceback.format_exc(limit=-3))
+    with _keys.failing_without_secrets(module, expected=_csr.CsrError, doing="making"):
+        result = _csr.ensure_csr(module, _csr.CsrRequest.from_params(module.params))
     module.exit_json(**result)
 
 

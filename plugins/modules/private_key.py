@@ -237,27 +237,22 @@ backup_file:
   sample: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem.2345.2026-11-02@10:11:12~
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _keys
 
 
 def argument_spec() -> dict:
-    return dict(
-        path=dict(type="path", required=True),
+    spec = _fileio.file_argument_spec(mode="0600")
+    spec.update(
         type=dict(type="str", default="rsa", choices=list(_keys.KEY_TYPES)),
         size=dict(type="int"),
         curve=dict(type="str", choices=list(_keys.CURVES)),
         passphrase=dict(type="str", no_log=True),
         cipher=dict(type="str", choices=list(_keys.CIPHERS)),
         regenerate=dict(type="str", default=_keys.DEFAULT_POLICY, choices=list(_keys.POLICIES)),
-        backup=dict(type="bool", default=False),
-        mode=dict(type="raw", default="0600"),
-        owner=dict(type="str"),
-        group=dict(type="str"),
     )
+    return spec
 
 
 def main() -> None:
@@ -267,15 +262,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
-    try:
-        request = _keys.KeyRequest.from_params(module.params)
-        result = _keys.ensure_private_key(module, request)
-    except _keys.PrivateKeyError as exc:
-        module.fail_json(msg=str(exc), path=module.params["path"])
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        # An unexpected error must not echo key material: report its type and where it happened only.
-        module.fail_json(msg=f"unexpected error while handling {module.params['path']}: {type(exc).__name__}",
-                         exception=traceback.format_exc(limit=-3))
+    with _keys.failing_without_secrets(module, expected=_keys.PrivateKeyError, doing="handling"):
+        result = _keys.ensure_private_key(module, _keys.KeyRequest.from_params(module.params))
     module.exit_json(**result)
 
 

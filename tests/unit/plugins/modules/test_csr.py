@@ -237,3 +237,22 @@ def test_no_key_bytes_or_passphrase_in_any_result(tmp_path):
         assert "PRIVATE KEY" not in text
         for line in body:
             assert line not in text
+
+
+def test_expected_errors_keep_their_message_unexpected_ones_only_their_type(monkeypatch, tmp_path, rsa_key_path):
+    key_path, _key = rsa_key_path
+    args = args_for(tmp_path, key_path)
+
+    def refuse(module, request):
+        raise csr_module._csr.CsrError("refused for a reason")
+
+    monkeypatch.setattr(csr_module._csr, "ensure_csr", refuse)
+    _text, result = run(args)
+    assert (result["failed"], result["msg"], result["path"]) == (True, "refused for a reason", args["path"])
+
+    def explode(module, request):
+        raise KeyError("-----BEGIN PRIVATE KEY-----")
+
+    monkeypatch.setattr(csr_module._csr, "ensure_csr", explode)
+    _text, result = run(args)
+    assert result["msg"] == f"unexpected error while making {args['path']}: KeyError"

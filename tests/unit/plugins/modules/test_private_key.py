@@ -263,3 +263,16 @@ def test_rsa_keys_from_rsa_module_report_their_size(tmp_path):
     _text, result = run({"path": str(path), "size": 4096})
     assert result["changed"] is False
     assert result["key_size"] == 4096
+
+
+def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path):
+    def explode(module, request):
+        raise ValueError(f"bad key material {PASSPHRASE}")
+
+    monkeypatch.setattr(private_key._keys, "ensure_private_key", explode)
+    path = str(tmp_path / "privkey.pem")
+    text, result = run({"path": path, "passphrase": PASSPHRASE})
+    assert result["failed"] is True
+    assert result["msg"] == f"unexpected error while handling {path}: ValueError"
+    assert "bad key material" not in result["msg"]
+    assert PASSPHRASE not in text
