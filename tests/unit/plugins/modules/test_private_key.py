@@ -5,17 +5,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
+import functools
 import os
 import stat
-from unittest import mock
 
 import pytest
-from ansible.module_utils import _internal as module_internal
-from ansible.module_utils.common import warnings as common_warnings
-from ansible.module_utils.testing import patch_module_args
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -25,23 +19,16 @@ from ansible_collections.postmaster.tls.plugins.modules import private_key
 PASSPHRASE = "Pm-Unit-Passphrase-42"
 
 
-def run(args: dict, *, check: bool = False, diff: bool = True) -> tuple[str, dict]:
-    """Run the module as Ansible would; return the raw JSON text and the parsed result."""
-    params = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    out = io.StringIO()
-    # Module-side warnings land in the result only outside the controller; other unit tests in the
-    # same process import controller code, which flips that switch. Start each run with no warnings.
-    with patch_module_args(params), contextlib.redirect_stdout(out), pytest.raises(SystemExit), \
-            mock.patch.object(module_internal, "is_controller", False), \
-            mock.patch.object(common_warnings, "_global_warnings", {}):
-        private_key.main()
-    text = out.getvalue()
-    return text, json.loads(text)
+@pytest.fixture
+def run(run_module):
+    """private_key.main() with diff mode on, as most tests look at the diff; returns the result."""
+    return functools.partial(run_module, private_key.main, diff=True)
 
 
-def warnings_of(result: dict) -> list[str]:
-    """Warning texts (ansible-core 2.19+ returns structured warnings, older ones plain strings)."""
-    return [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
+@pytest.fixture
+def output_of(run_module_output):
+    """The JSON text private_key.main() prints, to search it for secrets."""
+    return lambda args, **options: run_module_output(private_key.main, args, diff=True, **options)[0]
 
 
 def checksum(path) -> bytes:
@@ -49,16 +36,16 @@ def checksum(path) -> bytes:
         return handle.read()
 
 
-def test_create_then_keep(tmp_path):
+def test_create_then_keep(tmp_path, run):
     path = tmp_path / "privkey.pem"
-    _text, predicted = run({"path": str(path), "size": 3072}, check=True)
+    predicted = run({"path": str(path), "size": 3072}, check_mode=True)
     assert predicted["changed"] is True
     assert predicted["generated"] is True
     assert predicted["key_size"] == 3072
     assert "spki_sha256" not in predicted  # check mode generates no key, so it invents no SPKI
     assert not path.exists()
 
-    _text, created = run({"path": str(path), "size": 3072})
+    created = run({"path": str(path), "size": 3072})
     assert created["changed"] is True
     assert created["type"] == "rsa"
     assert created["key_size"] == 3072
@@ -71,44 +58,44 @@ def test_create_then_keep(tmp_path):
     assert created["diff"]["after"]["spki_sha256"] == created["spki_sha256"]
 
     for check in (True, False):
-        _text, again = run({"path": str(path), "size": 3072}, check=check)
+        again = run({"path": str(path), "size": 3072}, check_mode=check)
         assert again["changed"] is False
         assert again["generated"] is False
         assert again["spki_sha256"] == created["spki_sha256"]
     assert checksum(path) == content
 
 
-def test_key_written_by_another_tool_is_kept(tmp_path):
+def test_key_written_by_another_tool_is_kept(tmp_path, run):
     path = tmp_path / "privkey.pem"
     key = ec.generate_private_key(ec.SECP384R1())
     traditional = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption())
     path.write_bytes(traditional)
     os.chmod(path, 0o600)
-    _text, result = run({"path": str(path), "type": "ecdsa", "curve": "secp384r1"})
+    result = run({"path": str(path), "type": "ecdsa", "curve": "secp384r1"})
     assert result["changed"] is False
     assert result["curve"] == "secp384r1"
     assert result["spki_sha256"] == _crypto.spki_sha256(key.public_key())
     assert checksum(path) == traditional
 
 
-def test_mismatch_fails_in_check_mode_and_for_real_without_touching_the_key(tmp_path):
+def test_mismatch_fails_in_check_mode_and_for_real_without_touching_the_key(tmp_path, run):
     path = tmp_path / "privkey.pem"
     run({"path": str(path)})
     before = checksum(path)
     for check in (True, False):
-        _text, result = run({"path": str(path), "type": "ecdsa"}, check=check)
+        result = run({"path": str(path), "type": "ecdsa"}, check_mode=check)
         assert result["failed"] is True
         assert "regenerate=partial_idempotence" in result["msg"]
         assert "RSA 2048-bit" in result["msg"]
     assert checksum(path) == before
 
 
-def test_partial_idempotence_replaces_a_mismatching_key_with_a_backup(tmp_path):
+def test_partial_idempotence_replaces_a_mismatching_key_with_a_backup(tmp_path, run):
     path = tmp_path / "privkey.pem"
-    _text, first = run({"path": str(path)})
+    first = run({"path": str(path)})
     before = checksum(path)
-    _text, result = run({"path": str(path), "type": "ecdsa", "regenerate": "partial_idempotence", "backup": True})
+    result = run({"path": str(path), "type": "ecdsa", "regenerate": "partial_idempotence", "backup": True})
     assert result["changed"] is True
     assert result["generated"] is True
     assert result["type"] == "ecdsa"
@@ -117,67 +104,67 @@ def test_partial_idempotence_replaces_a_mismatching_key_with_a_backup(tmp_path):
     assert stat.S_IMODE(os.stat(result["backup_file"]).st_mode) == 0o600
 
 
-def test_unreadable_keys_follow_the_policy(tmp_path):
+def test_unreadable_keys_follow_the_policy(tmp_path, run):
     path = tmp_path / "privkey.pem"
     path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
     before = checksum(path)
     for policy in ("never", "fail", "partial_idempotence"):
-        _text, result = run({"path": str(path), "regenerate": policy})
+        result = run({"path": str(path), "regenerate": policy})
         assert result["failed"] is True
         assert "corrupt" in result["msg"]
         assert "regenerate=full_idempotence" in result["msg"]
         assert checksum(path) == before
-    _text, result = run({"path": str(path), "regenerate": "full_idempotence", "backup": True})
+    result = run({"path": str(path), "regenerate": "full_idempotence", "backup": True})
     assert result["changed"] is True
     assert checksum(result["backup_file"]) == before
 
 
-def test_wrong_passphrase_fails_naming_the_fix(tmp_path):
+def test_wrong_passphrase_fails_naming_the_fix(tmp_path, run):
     path = tmp_path / "privkey.pem"
     run({"path": str(path), "type": "ecdsa", "passphrase": PASSPHRASE})
     before = checksum(path)
-    _text, result = run({"path": str(path), "type": "ecdsa", "passphrase": "Another-Passphrase-7"})
+    result = run({"path": str(path), "type": "ecdsa", "passphrase": "Another-Passphrase-7"})
     assert result["failed"] is True
     assert "wrong passphrase" in result["msg"]
     assert "regenerate=full_idempotence" in result["msg"]
-    _text, result = run({"path": str(path), "type": "ecdsa"})
+    result = run({"path": str(path), "type": "ecdsa"})
     assert "encrypted and no passphrase was given" in result["msg"]
     assert checksum(path) == before
 
 
-def test_always_regenerates_and_never_keeps(tmp_path):
+def test_always_regenerates_and_never_keeps(tmp_path, run):
     path = tmp_path / "privkey.pem"
-    _text, first = run({"path": str(path)})
-    _text, second = run({"path": str(path), "regenerate": "always"})
+    first = run({"path": str(path)})
+    second = run({"path": str(path), "regenerate": "always"})
     assert second["changed"] is True
     assert second["spki_sha256"] != first["spki_sha256"]
-    _text, kept = run({"path": str(path), "type": "ecdsa", "regenerate": "never"})
+    kept = run({"path": str(path), "type": "ecdsa", "regenerate": "never"})
     assert kept["changed"] is False
     assert kept["type"] == "rsa"
-    assert any("regenerate=never" in warning for warning in warnings_of(kept))
+    assert any("regenerate=never" in warning for warning in kept["warnings"])
 
 
-def test_adding_a_passphrase_keeps_the_key(tmp_path):
+def test_adding_a_passphrase_keeps_the_key(tmp_path, run):
     path = tmp_path / "privkey.pem"
-    _text, plain = run({"path": str(path), "type": "ed25519"})
-    _text, locked = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
+    plain = run({"path": str(path), "type": "ed25519"})
+    locked = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
     assert locked["changed"] is True
     assert locked["generated"] is False
     assert locked["spki_sha256"] == plain["spki_sha256"]
     assert checksum(path).startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    _text, again = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
+    again = run({"path": str(path), "type": "ed25519", "passphrase": PASSPHRASE})
     assert again["changed"] is False
 
 
-def test_mode_and_group_changes_are_changes(tmp_path):
+def test_mode_and_group_changes_are_changes(tmp_path, run):
     path = tmp_path / "privkey.pem"
     run({"path": str(path), "type": "ecdsa"})
     before = checksum(path)
     gid = os.getgid()
-    _text, predicted = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)}, check=True)
+    predicted = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)}, check_mode=True)
     assert predicted["changed"] is True
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    _text, result = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)})
+    result = run({"path": str(path), "type": "ecdsa", "mode": "0640", "group": str(gid)})
     assert result["changed"] is True
     assert result["diff"]["before"]["mode"] == "0600"
     assert result["diff"]["after"]["mode"] == "0640"
@@ -194,24 +181,24 @@ def test_mode_and_group_changes_are_changes(tmp_path):
         ({"mode": "0644"}, "lets every user read"),
     ],
 )
-def test_bad_options_fail_before_touching_the_file(tmp_path, args, message):
+def test_bad_options_fail_before_touching_the_file(tmp_path, args, message, run):
     path = tmp_path / "privkey.pem"
     run({"path": str(path)})
     before = checksum(path)
-    _text, result = run({"path": str(path), **args})
+    result = run({"path": str(path), **args})
     assert result["failed"] is True
     assert message in result["msg"]
     assert checksum(path) == before
 
 
-def test_missing_directory_fails_for_real_and_is_predicted_in_check_mode(tmp_path):
+def test_missing_directory_fails_for_real_and_is_predicted_in_check_mode(tmp_path, run):
     path = tmp_path / "missing" / "privkey.pem"
-    _text, result = run({"path": str(path)})
+    result = run({"path": str(path)})
     assert result["failed"] is True
     assert "does not exist; create it first" in result["msg"]
-    _text, predicted = run({"path": str(path)}, check=True)
+    predicted = run({"path": str(path)}, check_mode=True)
     assert predicted["changed"] is True
-    assert any("check mode assumes" in warning for warning in warnings_of(predicted))
+    assert any("check mode assumes" in warning for warning in predicted["warnings"])
 
 
 def _pem_body_lines(path) -> list[str]:
@@ -220,17 +207,17 @@ def _pem_body_lines(path) -> list[str]:
 
 
 @pytest.mark.parametrize("key_type", ["rsa", "ecdsa", "ed25519"])
-def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type):
+def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type, output_of):
     path = tmp_path / "privkey.pem"
     outputs = []
-    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}, check=True)[0])
-    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE})[0])
-    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE})[0])
-    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE, "mode": "0640"})[0])
+    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}, check_mode=True))
+    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}))
+    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}))
+    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE, "mode": "0640"}))
     # Failures too: a wrong passphrase, and a mismatch.
-    outputs.append(run({"path": str(path), "type": key_type, "passphrase": "Another-Passphrase-7"})[0])
+    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": "Another-Passphrase-7"}))
     other = "ecdsa" if key_type == "rsa" else "rsa"
-    outputs.append(run({"path": str(path), "type": other, "passphrase": PASSPHRASE})[0])
+    outputs.append(output_of({"path": str(path), "type": other, "passphrase": PASSPHRASE}))
     encrypted_body = _pem_body_lines(path)
     # The same key unencrypted: none of its lines may show up either.
     key = serialization.load_pem_private_key(checksum(path), password=PASSPHRASE.encode())
@@ -246,32 +233,32 @@ def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type):
             assert line not in text
 
 
-def test_missing_cryptography_is_reported(monkeypatch, tmp_path):
+def test_missing_cryptography_is_reported(monkeypatch, tmp_path, run):
     monkeypatch.setattr(private_key._crypto, "HAS_CRYPTOGRAPHY", False)
     monkeypatch.setattr(private_key._crypto, "CRYPTOGRAPHY_IMP_ERR", "ImportError: no cryptography")
-    _text, result = run({"path": str(tmp_path / "k.pem")})
+    result = run({"path": str(tmp_path / "k.pem")})
     assert result["failed"] is True
     assert "cryptography >= 3.4" in result["msg"]
 
 
-def test_rsa_keys_from_rsa_module_report_their_size(tmp_path):
+def test_rsa_keys_from_rsa_module_report_their_size(tmp_path, run):
     path = tmp_path / "privkey.pem"
     key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                        serialization.NoEncryption()))
     os.chmod(path, 0o600)
-    _text, result = run({"path": str(path), "size": 4096})
+    result = run({"path": str(path), "size": 4096})
     assert result["changed"] is False
     assert result["key_size"] == 4096
 
 
-def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path):
+def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path, run_module_output):
     def explode(module, request):
         raise ValueError(f"bad key material {PASSPHRASE}")
 
     monkeypatch.setattr(private_key._keys, "ensure_private_key", explode)
     path = str(tmp_path / "privkey.pem")
-    text, result = run({"path": path, "passphrase": PASSPHRASE})
+    text, result = run_module_output(private_key.main, {"path": path, "passphrase": PASSPHRASE})
     assert result["failed"] is True
     assert result["msg"] == f"unexpected error while handling {path}: ValueError"
     assert "bad key material" not in result["msg"]
