@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
 import typing as t
 
 import pytest
@@ -153,6 +154,28 @@ class PKI:
 @pytest.fixture
 def pki(tmp_path) -> PKI:
     return PKI(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """An RSA 2048 key, one per test file (RSA keys are slow to make)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    """A P-256 key, one per test file."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: bound once to pick a free one, then released."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
 
 
 @pytest.fixture

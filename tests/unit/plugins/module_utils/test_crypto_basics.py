@@ -13,7 +13,6 @@ import subprocess
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
@@ -35,16 +34,6 @@ def _cert(key, issuer_key=None, *, cn="mail.example.org", issuer_cn=None, sans=(
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
     return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-@pytest.fixture(scope="module")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ec_key():
-    return ec.generate_private_key(ec.SECP256R1())
 
 
 def test_load_certificates_reads_a_bundle_in_order(rsa_key, ec_key):

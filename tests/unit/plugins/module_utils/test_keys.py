@@ -7,21 +7,11 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _keys
 
 PASSPHRASE = "Correct-Horse-Battery-9"
-
-
-@pytest.fixture(scope="module")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ec_key():
-    return ec.generate_private_key(ec.SECP256R1())
 
 
 def pem(key, fmt=serialization.PrivateFormat.PKCS8, passphrase: str | None = None) -> bytes:

@@ -474,18 +474,10 @@ def test_data_after_starttls_answer_is_an_error(serve, pki):
 # ------------------------------------------------------------------------------------------------
 # Dead and silent ports do not stall the rest
 # ------------------------------------------------------------------------------------------------
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-def test_dead_and_silent_ports_are_bounded(serve, pki):
+def test_dead_and_silent_ports_are_bounded(serve, pki, closed_port):
     good = serve("imap")
     silent = serve("smtp", silent=True)
-    dead = _closed_port()
+    dead = closed_port
     endpoints = [
         _probe.Endpoint("127.0.0.1", good.port, "imap", "mail.example.test"),
         _probe.Endpoint("127.0.0.1", silent.port, "smtp", "mail.example.test"),

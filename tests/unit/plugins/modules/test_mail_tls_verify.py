@@ -65,14 +65,6 @@ def imaps(pki):
     listener.close()
 
 
-def _closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def test_green_endpoint(run_module, imaps):
     port, root, leaf, cert_path = imaps
     result = run_module(mail_tls_verify.main, {
@@ -97,9 +89,9 @@ def test_green_endpoint(run_module, imaps):
     assert result["elapsed"] >= 0
 
 
-def test_failures_fail_the_task_with_a_per_endpoint_list(run_module, imaps):
+def test_failures_fail_the_task_with_a_per_endpoint_list(run_module, imaps, closed_port):
     port, root, _leaf, _cert_path = imaps
-    dead = _closed_port()
+    dead = closed_port
     args = {
         "endpoints": [{"port": port, "protocol": "imaps"}, {"port": dead, "protocol": "smtp"}],
         "server_name": "other.example.org",
