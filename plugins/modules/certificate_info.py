@@ -20,6 +20,7 @@ author:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
+  - postmaster.tls.cryptography
 attributes:
   platform:
     platforms: posix
@@ -45,10 +46,6 @@ options:
 seealso:
   - module: postmaster.tls.certificate_install
     description: Install a checked certificate.
-notes:
-  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
-requirements:
-  - cryptography >= 3.4
 """
 
 EXAMPLES = r"""

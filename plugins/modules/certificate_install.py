@@ -37,6 +37,7 @@ author:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
+  - postmaster.tls.cryptography
 attributes:
   platform:
     platforms: posix
@@ -146,10 +147,6 @@ seealso:
     description: Issue the certificate (self-signed or from a local CA).
   - module: postmaster.tls.certificate_info
     description: Inspect installed certificates.
-notes:
-  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
-requirements:
-  - cryptography >= 3.4
 """
 
 EXAMPLES = r"""

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
   - postmaster.tls.certificate
+  - postmaster.tls.cryptography
 attributes:
   platform:
     platforms: posix
@@ -86,10 +87,7 @@ seealso:
   - module: postmaster.tls.certificate_install
     description: Install them, with this CA certificate as O(postmaster.tls.certificate_install#module:trust_anchors_path).
 notes:
-  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
   - Clients that should trust the CA need its certificate (O(path)), never its key.
-requirements:
-  - cryptography >= 3.4
 """
 
 EXAMPLES = r"""
