@@ -185,10 +185,10 @@ def same_public_key(a, b) -> bool:
     return public_key_der(a) == public_key_der(b)
 
 
-def signature_hash_name(cert: x509.Certificate) -> str | None:
-    """The hash of the certificate's signature ('sha256', 'sha1', ...); None for EdDSA."""
+def signature_hash_name(cert_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> str | None:
+    """The hash of a certificate's or CSR's signature ('sha256', 'sha1', ...); None for EdDSA."""
     try:
-        algorithm = cert.signature_hash_algorithm
+        algorithm = cert_or_csr.signature_hash_algorithm
     except UnsupportedAlgorithm:
         return "unsupported"
     return algorithm.name if algorithm is not None else None

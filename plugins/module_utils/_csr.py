@@ -20,7 +20,6 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fi
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.x509.oid import ExtensionOID
@@ -307,7 +306,7 @@ def content_of(csr: x509.CertificateSigningRequest) -> CsrContent:
         extended_key_usage=eku,
         ocsp_must_staple=must_staple,
         other_extensions=tuple(sorted(other)),
-        digest=_digest_of(csr),
+        digest=_crypto.signature_hash_name(csr),
         spki_sha256=_crypto.spki_sha256(csr.public_key()),
     )
 
@@ -320,14 +319,6 @@ def _key_usage_of(value: x509.KeyUsage) -> tuple[str, ...]:
         if getattr(value, keyword):
             names.append(name)
     return tuple(sorted(set(names)))
-
-
-def _digest_of(csr: x509.CertificateSigningRequest) -> str | None:
-    try:
-        algorithm = csr.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        return "unsupported"
-    return algorithm.name if algorithm is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
