@@ -178,13 +178,18 @@ def closed_port() -> int:
     return port
 
 
-@pytest.fixture
-def run_module_output(capsys, monkeypatch) -> t.Callable[..., tuple[str, dict[str, t.Any]]]:
-    """Run a module's main() in-process: ``run_module_output(main, args, check_mode=False, diff=False)``.
+class ModuleResult(dict):
+    """A module's result; ``text`` is the JSON exactly as the module printed it, to search for secrets."""
 
-    Returns the JSON text exactly as the module printed it (for tests that search it for secrets)
-    and the result (with ``failed: true`` after fail_json); the result's ``warnings`` are flattened
-    to their message texts (ansible-core 2.19+ returns structured warnings).
+    text: str = ""
+
+
+@pytest.fixture
+def run_module(capsys, monkeypatch) -> t.Callable[..., ModuleResult]:
+    """Run a module's main() in-process: ``run_module(main, args, check_mode=False, diff=False)``.
+
+    Returns the module's JSON result (with ``failed: true`` after fail_json); ``warnings`` are
+    flattened to their message texts (ansible-core 2.19+ returns structured warnings).
     """
     from ansible.module_utils import _internal
     from ansible.module_utils.common import warnings
@@ -194,8 +199,7 @@ def run_module_output(capsys, monkeypatch) -> t.Callable[..., tuple[str, dict[st
     # go to the controller's display instead of the result; a module run is never the controller.
     monkeypatch.setattr(_internal, "is_controller", False)
 
-    def run(main: t.Callable[[], None], args: dict[str, t.Any], *, check_mode: bool = False,
-            diff: bool = False) -> tuple[str, dict[str, t.Any]]:
+    def run(main: t.Callable[[], None], args: dict[str, t.Any], *, check_mode: bool = False, diff: bool = False) -> ModuleResult:
         full = dict(args)
         full["_ansible_check_mode"] = check_mode
         full["_ansible_diff"] = diff
@@ -206,21 +210,9 @@ def run_module_output(capsys, monkeypatch) -> t.Callable[..., tuple[str, dict[st
             with pytest.raises(SystemExit):
                 main()
         text = capsys.readouterr().out
-        result = json.loads(text)
+        result = ModuleResult(json.loads(text))
+        result.text = text
         result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-        return text, result
-
-    return run
-
-
-@pytest.fixture
-def run_module(run_module_output) -> t.Callable[..., dict[str, t.Any]]:
-    """Run a module's main() in-process: ``run_module(main, args, check_mode=False, diff=False)``.
-
-    Returns the module's result, as ``run_module_output`` does.
-    """
-
-    def run(main: t.Callable[[], None], args: dict[str, t.Any], **options: bool) -> dict[str, t.Any]:
-        return run_module_output(main, args, **options)[1]
+        return result
 
     return run

@@ -27,12 +27,6 @@ def run(run_module):
     return functools.partial(run_module, csr_module.main, diff=True)
 
 
-@pytest.fixture
-def output_of(run_module_output):
-    """The JSON text csr.main() prints, to search it for secrets."""
-    return lambda args, **options: run_module_output(csr_module.main, args, diff=True, **options)[0]
-
-
 def write_key(path, key, passphrase: str | None = None, fmt=serialization.PrivateFormat.PKCS8) -> None:
     enc = serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, fmt, enc))
@@ -205,16 +199,16 @@ def test_corrupt_csr_is_replaced(tmp_path, rsa_key_path, run):
     assert result["diff"]["before"]["state"] == "unreadable"
 
 
-def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, output_of):
+def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, run):
     key = ec.generate_private_key(ec.SECP384R1())
     key_path = tmp_path / "privkey.pem"
     write_key(key_path, key, PASSPHRASE)
     outputs = [
-        output_of(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE), check_mode=True),
-        output_of(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE)),
-        output_of(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE)),
-        output_of(args_for(tmp_path, key_path, privatekey_passphrase="Wrong-Passphrase-3")),
-        output_of(args_for(tmp_path, key_path)),
+        run(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE), check_mode=True).text,
+        run(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE)).text,
+        run(args_for(tmp_path, key_path, privatekey_passphrase=PASSPHRASE)).text,
+        run(args_for(tmp_path, key_path, privatekey_passphrase="Wrong-Passphrase-3")).text,
+        run(args_for(tmp_path, key_path)).text,
     ]
     body = [line for line in key_path.read_text().splitlines() if not line.startswith("-----")]
     plain = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()

@@ -25,12 +25,6 @@ def run(run_module):
     return functools.partial(run_module, private_key.main, diff=True)
 
 
-@pytest.fixture
-def output_of(run_module_output):
-    """The JSON text private_key.main() prints, to search it for secrets."""
-    return lambda args, **options: run_module_output(private_key.main, args, diff=True, **options)[0]
-
-
 def checksum(path) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
@@ -207,17 +201,17 @@ def _pem_body_lines(path) -> list[str]:
 
 
 @pytest.mark.parametrize("key_type", ["rsa", "ecdsa", "ed25519"])
-def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type, output_of):
+def test_no_key_bytes_or_passphrase_in_any_result(tmp_path, key_type, run):
     path = tmp_path / "privkey.pem"
     outputs = []
-    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}, check_mode=True))
-    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}))
-    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}))
-    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": PASSPHRASE, "mode": "0640"}))
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}, check_mode=True).text)
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}).text)
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE}).text)
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": PASSPHRASE, "mode": "0640"}).text)
     # Failures too: a wrong passphrase, and a mismatch.
-    outputs.append(output_of({"path": str(path), "type": key_type, "passphrase": "Another-Passphrase-7"}))
+    outputs.append(run({"path": str(path), "type": key_type, "passphrase": "Another-Passphrase-7"}).text)
     other = "ecdsa" if key_type == "rsa" else "rsa"
-    outputs.append(output_of({"path": str(path), "type": other, "passphrase": PASSPHRASE}))
+    outputs.append(run({"path": str(path), "type": other, "passphrase": PASSPHRASE}).text)
     encrypted_body = _pem_body_lines(path)
     # The same key unencrypted: none of its lines may show up either.
     key = serialization.load_pem_private_key(checksum(path), password=PASSPHRASE.encode())
@@ -252,14 +246,14 @@ def test_rsa_keys_from_rsa_module_report_their_size(tmp_path, run):
     assert result["key_size"] == 4096
 
 
-def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path, run_module_output):
+def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path, run):
     def explode(module, request):
         raise ValueError(f"bad key material {PASSPHRASE}")
 
     monkeypatch.setattr(private_key._keys, "ensure_private_key", explode)
     path = str(tmp_path / "privkey.pem")
-    text, result = run_module_output(private_key.main, {"path": path, "passphrase": PASSPHRASE})
+    result = run({"path": path, "passphrase": PASSPHRASE})
     assert result["failed"] is True
     assert result["msg"] == f"unexpected error while handling {path}: ValueError"
     assert "bad key material" not in result["msg"]
-    assert PASSPHRASE not in text
+    assert PASSPHRASE not in result.text
