@@ -386,7 +386,7 @@ stderr:
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _profiles
 
@@ -480,9 +480,7 @@ def main() -> None:
         required_together=[["alt_cert_path", "alt_key_path"]],
         supports_check_mode=True,
     )
-    if not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
-                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     params = module.params
     host = ModuleHost(module)
     dovecot_bin = module.get_bin_path("dovecot")

@@ -425,7 +425,7 @@ backup_files:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _postfix, _profiles
 
@@ -468,9 +468,8 @@ def needs_cryptography(request: _postfix.Request) -> bool:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     request = build_request(module.params)
-    if needs_cryptography(request) and not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
-                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    if needs_cryptography(request):
+        _crypto.require_cryptography(module)
 
     postconf = module.get_bin_path("postconf", required=False)
     if postconf is None:
