@@ -584,12 +584,16 @@ class LeafCertificateBackend(_IssuingBackend):
 
     def prepare(self) -> None:
         params = self.params
-        csr_path = params["csr_path"]
-        self.csr = load_csr(self.read_input(csr_path, what="CSR"), source=f"CSR {csr_path}")
+        if params.get("csr_content"):
+            csr_source = "CSR (csr_content)"
+            self.csr = load_csr(params["csr_content"].encode("utf-8"), source=csr_source)
+        else:
+            csr_source = f"CSR {params['csr_path']}"
+            self.csr = load_csr(self.read_input(params["csr_path"], what="CSR"), source=csr_source)
         key = None
         if params["privatekey_path"]:
             key = self.load_key(params["privatekey_path"], params["privatekey_passphrase"], what="private key")
-        check_csr(self.csr, csr_source=f"CSR {csr_path}", private_key=key, key_source=params["privatekey_path"] or "")
+        check_csr(self.csr, csr_source=csr_source, private_key=key, key_source=params["privatekey_path"] or "")
         if params["provider"] == "selfsigned":
             self.signing_key = key
             self.issuer_cert = None

@@ -10,7 +10,7 @@ module: certificate
 short_description: Issue a TLS server certificate for a CSR, self-signed or from a local CA, and renew it by date
 version_added: 0.1.0
 description:
-  - Issues a certificate for the CSR at O(csr_path) and writes it to O(path), either self-signed
+  - Issues a certificate for the CSR at O(csr_path) (or given as O(csr_content)) and writes it to O(path), either self-signed
     (O(provider=selfsigned)) or signed by a local CA (O(provider=ownca), see M(postmaster.tls.local_ca)).
   - The certificate takes the CSR's subject, public key and subjectAltNames (or, when the CSR asks for
     none, its common name as the only DNS name). Everything else is fixed policy for a mail server
@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
   - postmaster.tls.certificate
+  - postmaster.tls.cryptography
 attributes:
   platform:
     platforms: posix
@@ -50,8 +51,14 @@ options:
   csr_path:
     description:
       - The certificate signing request (PEM or DER), for example made by M(postmaster.tls.csr).
+      - Exactly one of O(csr_path) and O(csr_content) is required.
     type: path
-    required: true
+  csr_content:
+    description:
+      - The certificate signing request itself (PEM), instead of a file - for example the RV(postmaster.tls.csr#module:csr)
+        that M(postmaster.tls.csr) returned on a mail host, signed here on the host that keeps the CA. This saves
+        copying the request to a file first (one module run per certificate less).
+    type: str
   provider:
     description:
       - V(selfsigned) signs the certificate with its own key (O(privatekey_path)); for labs and for
@@ -103,10 +110,6 @@ seealso:
     description: Check the certificate with its chain and key and install it for Postfix and Dovecot.
   - module: postmaster.tls.certificate_info
     description: Inspect certificates without changing anything.
-notes:
-  - Requires C(cryptography) 3.4 or newer on the managed host (Debian 12's 38 is the oldest tested).
-requirements:
-  - cryptography >= 3.4
 """
 
 EXAMPLES = r"""
@@ -135,6 +138,22 @@ EXAMPLES = r"""
     provider: selfsigned
     valid_days: 30
     renew_before_days: 10
+
+- name: Make the CSR on the mail host
+  postmaster.tls.csr:
+    path: /etc/postmaster-tls/mail/ecdsa/request.csr
+    privatekey_path: /etc/postmaster-tls/mail/ecdsa/privkey.pem
+    common_name: mail.example.org
+  register: request
+
+- name: Sign it on the controller, where the CA key stays, straight from the task result
+  postmaster.tls.certificate:
+    path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/issued/{{ inventory_hostname }}-ecdsa.pem"
+    csr_content: "{{ request.csr }}"
+    provider: ownca
+    ca_cert_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.pem"
+    ca_privatekey_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.key"
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -252,7 +271,7 @@ backup_file:
   sample: /etc/postmaster-tls/mail/rsa/issued.pem.2345.2026-12-01@10:00:00~
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
 
@@ -260,7 +279,8 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _certificate
 def argument_spec() -> dict:
     spec = _certificate.issue_argument_spec(valid_days=365, renew_before_days=30)
     spec.update(
-        csr_path={"type": "path", "required": True},
+        csr_path={"type": "path"},
+        csr_content={"type": "str"},
         provider={"type": "str", "required": True, "choices": ["selfsigned", "ownca"]},
         privatekey_path={"type": "path"},
         privatekey_passphrase={"type": "str", "no_log": True},
@@ -274,15 +294,15 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
+        required_one_of=[("csr_path", "csr_content")],
+        mutually_exclusive=[("csr_path", "csr_content")],
         required_if=[
             ("provider", "selfsigned", ["privatekey_path"]),
             ("provider", "ownca", ["ca_cert_path", "ca_privatekey_path"]),
         ],
         supports_check_mode=True,
     )
-    if not _crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib(f"cryptography >= {_crypto.MIN_CRYPTOGRAPHY_VERSION}"),
-                         exception=_crypto.CRYPTOGRAPHY_IMP_ERR)
+    _crypto.require_cryptography(module)
     try:
         result = _certificate.LeafCertificateBackend(module).run()
     except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:

@@ -195,3 +195,21 @@ def test_not_after_is_utc_iso8601(run_module, files):
     result = run_module(certificate.main, args)
     parsed = datetime.datetime.strptime(result["not_after"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
     assert abs((parsed - datetime.datetime.now(datetime.timezone.utc)) - datetime.timedelta(days=10)) < datetime.timedelta(minutes=1)
+
+
+def test_csr_content_signs_like_the_file(run_module, files):
+    """The role hands a host's CSR to the controller's CA as task input (no copy to a file first)."""
+    run_module(local_ca.main, _ca_args(files))
+    with open(files["csr"], encoding="ascii") as handle:
+        csr_pem = handle.read()
+    by_content = _ownca_args(files, csr_content=csr_pem)
+    del by_content["csr_path"]
+    applied = run_module(certificate.main, by_content)
+    assert applied["changed"] and applied["subject_alt_names"] == ["DNS:mail.example.org", "DNS:smtp.example.org"]
+    # The same request from the file is the same certificate: nothing to do.
+    assert not run_module(certificate.main, _ownca_args(files))["changed"]
+    assert not run_module(certificate.main, by_content)["changed"]
+    garbage = run_module(certificate.main, dict(by_content, csr_content="-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"))
+    assert garbage["failed"] and "CSR (csr_content) is not a certificate signing request" in garbage["msg"]
+    both = run_module(certificate.main, dict(by_content, csr_path=files["csr"]))
+    assert both["failed"] and "mutually exclusive" in both["msg"]
