@@ -17,7 +17,7 @@ import ssl
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem
 from ansible_collections.postmaster.tls.plugins.module_utils._certificate import MIN_RSA_BITS, extended_key_usages, iso8601, is_ca
 
 if _crypto.HAS_CRYPTOGRAPHY:
@@ -527,6 +527,9 @@ class InstallBackend:
             raise ChainError(f"cannot read {what} {path}: {exc.strerror}") from None
 
     def _certs(self, data: bytes, source: str) -> list[x509.Certificate]:
+        problem = _pem.cut_short(data, source=source)
+        if problem:
+            raise ChainError(problem)
         try:
             return _crypto.load_certificates(data, source=source)
         except _crypto.PEMError as exc:

@@ -37,7 +37,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -662,6 +662,10 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
         raise DovecotError(f"{text}; create it first (for example with postmaster.tls.certificate_install) or fix the path")
     if cert_data is None or key_data is None:  # pragma: no cover - handled above; narrows the types
         raise DovecotError(f"{label}: cannot read {pair.cert_path} or {pair.key_path}")
+    for path, data in ((pair.cert_path, cert_data), (pair.key_path, key_data)):
+        problem = _pem.cut_short(data, source=path)
+        if problem:
+            raise DovecotError(f"{label}: {problem}")
     try:
         leaf = _crypto.load_certificate(cert_data, source=pair.cert_path)
     except _crypto.PEMError as exc:

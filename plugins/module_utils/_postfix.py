@@ -39,7 +39,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 ServiceState = t.Literal["present", "absent", "unmanaged"]
@@ -246,6 +246,9 @@ def inspect_chain_files(paths: t.Sequence[str], *, label: str) -> ChainFacts:
         if data is None:
             raise MissingFileError(f"{label}: {path} does not exist; install the certificate first (combined file: key, then "
                                    "certificate, then intermediates)", path=path)
+        problem = _pem.cut_short(data, source=path)
+        if problem:
+            raise PostfixError(f"{label}: {problem}")
         blocks = _crypto.pem_blocks(data)
         if not blocks:
             raise PostfixError(f"{label}: {path} holds no PEM objects; expected a private key followed by its certificate chain")
