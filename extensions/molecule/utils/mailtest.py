@@ -10,12 +10,16 @@ namespace (``nsenter -t PID -n``): an independent client, but traffic never leav
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+
+UTILS = os.path.dirname(os.path.abspath(__file__))
 
 
 def container_name(host) -> str:
-    """The Docker container behind a testinfra host using the docker connection."""
-    return host.backend.get_hostname()
+    """The Docker container behind a testinfra host using the docker connection (or a name as is)."""
+    return host if isinstance(host, str) else host.backend.get_hostname()
 
 
 def container_pid(host) -> str:
@@ -56,3 +60,10 @@ def served_fingerprint(host, port: int, *, starttls: str | None = None) -> str |
     out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
                          input=pem, capture_output=True, text=True, check=True)
     return out.stdout.strip().split("=", 1)[1].lower()
+
+
+def policy_report(host, *, server_name: str, user: str, password: str) -> dict:
+    """policy_probe.py's JSON report for the seven mail ports of a container (see that script)."""
+    run = in_netns(host, ["python3", os.path.join(UTILS, "policy_probe.py"), server_name, user, password], timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(run.stdout)
