@@ -478,10 +478,11 @@ class _Missing(Exception):
 class _IssuingBackend:
     """What both issuing modules share: read inputs, decide, issue, write atomically, report."""
 
-    def __init__(self, module) -> None:
+    def __init__(self, module, params: dict[str, t.Any] | None = None) -> None:
         self.module = module
-        self.params = module.params
-        self.path: str = module.params["path"]
+        # A batch runs one backend per certificate, each with its own copy of the parameters.
+        self.params = module.params if params is None else params
+        self.path: str = self.params["path"]
         self.now = _crypto.utcnow()
         self.missing: list[str] = []
 
@@ -618,6 +619,53 @@ class LeafCertificateBackend(_IssuingBackend):
     def issue(self) -> x509.Certificate:
         return issue_leaf(self.csr, signing_key=self.signing_key, issuer_cert=self.issuer_cert,
                           valid_days=self.params["valid_days"], now=self.now)
+
+
+def issue_batch(module) -> dict[str, t.Any]:
+    """postmaster.tls.certificate with batch: every certificate decided and issued as a single one would be.
+
+    One failing certificate does not stop the others; the result says which failed and why (and is a
+    module failure when any did).
+    """
+    params = module.params
+    certificates: dict[str, dict[str, t.Any]] = {}
+    diffs: list[dict[str, str]] = []
+    failed: list[str] = []
+    seen: set[str] = set()
+    for group in params["batch"]:
+        for path in group["certificates"] or {}:
+            if path in seen:
+                return {"changed": False, "failed": True, "certificates": {},
+                        "msg": f"batch: {path} is listed more than once; every certificate needs its own path"}
+            seen.add(path)
+    for group in params["batch"]:
+        settings = {key: params[key] if group.get(key) is None else group[key]
+                    for key in ("valid_days", "renew_before_days", "force")}
+        for path, csr_pem in sorted((group["certificates"] or {}).items()):
+            item = dict(params, batch=None, path=path, csr_path=None, csr_content=csr_pem, **settings)
+            if not isinstance(csr_pem, str) or not csr_pem.strip():
+                outcome: dict[str, t.Any] = {"path": path, "changed": False, "failed": True,
+                                             "msg": f"batch: the CSR for {path} is empty; give the CSR's PEM text"}
+            else:
+                try:
+                    outcome = LeafCertificateBackend(module, params=item).run()
+                except (CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:
+                    outcome = {"path": path, "changed": False, "failed": True, "msg": f"{path}: {exc}"}
+            if "diff" in outcome:
+                diffs.append(outcome.pop("diff"))
+            if outcome.get("failed"):
+                failed.append(path)
+            certificates[path] = outcome
+    result: dict[str, t.Any] = {
+        "changed": any(entry.get("changed") for entry in certificates.values()),
+        "certificates": certificates,
+    }
+    if diffs:
+        result["diff"] = diffs
+    if failed:
+        result["failed"] = True
+        result["msg"] = "; ".join(certificates[path]["msg"] for path in failed)
+    return result
 
 
 class LocalCABackend(_IssuingBackend):

@@ -48,10 +48,18 @@ attributes:
     details:
       - Except with O(force=true).
 options:
+  path:
+    description:
+      - Where the certificate is written (PEM).
+      - An existing certificate there is kept as long as it still fits the inputs and has more than
+        O(renew_before_days) days left; otherwise a new one is issued in its place.
+      - Required unless O(batch) is given.
+    type: path
+    required: false
   csr_path:
     description:
       - The certificate signing request (PEM or DER), for example made by M(postmaster.tls.csr).
-      - Exactly one of O(csr_path) and O(csr_content) is required.
+      - With O(path), exactly one of O(csr_path) and O(csr_content) is required.
     type: path
   csr_content:
     description:
@@ -59,6 +67,31 @@ options:
         that M(postmaster.tls.csr) returned on a mail host, signed here on the host that keeps the CA. This saves
         copying the request to a file first (one module run per certificate less).
     type: str
+  batch:
+    description:
+      - Many certificates from the local CA in one module run (O(provider=ownca) only), instead of O(path) with
+        O(csr_path) or O(csr_content) - for example every mail host's CSRs of a play, signed once on the controller
+        rather than one module run per host and key type. Each group maps certificate paths to CSRs and may set its
+        own O(valid_days), O(renew_before_days) and O(force); O(mode), O(owner), O(group) and O(backup) apply to all.
+      - Each certificate is decided exactly as a single one would be. A problem with one CSR does not stop the
+        others - it is reported under that path in RV(certificates) (C(failed), C(msg)), and the module fails at
+        the end naming every failed path; a problem with the CA fails every one.
+    type: list
+    elements: dict
+    suboptions:
+      certificates:
+        description: Certificate path (where it is written) to the CSR it is issued for (PEM text).
+        type: dict
+        required: true
+      valid_days:
+        description: O(valid_days) for this group; the module's O(valid_days) when not set.
+        type: int
+      renew_before_days:
+        description: O(renew_before_days) for this group; the module's O(renew_before_days) when not set.
+        type: int
+      force:
+        description: O(force) for this group; the module's O(force) when not set.
+        type: bool
   provider:
     description:
       - V(selfsigned) signs the certificate with its own key (O(privatekey_path)); for labs and for
@@ -154,85 +187,100 @@ EXAMPLES = r"""
     ca_cert_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.pem"
     ca_privatekey_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.key"
   delegate_to: localhost
+
+- name: Sign the CSRs of every mail host in one module run on the controller
+  postmaster.tls.certificate:
+    provider: ownca
+    ca_cert_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.pem"
+    ca_privatekey_path: "{{ lookup('ansible.builtin.env', 'HOME') }}/ca/ca.key"
+    batch:
+      - certificates:
+          /home/ops/ca/issued/mx1-rsa.pem: "{{ hostvars['mx1'].request.csr }}"
+          /home/ops/ca/issued/mx2-rsa.pem: "{{ hostvars['mx2'].request.csr }}"
+        valid_days: 90
+        renew_before_days: 30
+  run_once: true
+  delegate_to: localhost
+  register: signed
 """
 
 RETURN = r"""
 path:
   description: Where the certificate is.
-  returned: always
+  returned: always, except with O(batch)
   type: str
   sample: /etc/postmaster-tls/mail/rsa/issued.pem
 renewed:
   description:
     - V(true) when an existing certificate was replaced (or, in check mode, would be).
     - V(false) when the certificate was kept, or issued where there was none.
-  returned: always
+  returned: always, except with O(batch)
   type: bool
   sample: true
 renew_reason:
   description: Why a new certificate was issued (or would be, in check mode); V(null) when the existing one was kept.
-  returned: always
+  returned: always, except with O(batch)
   type: str
   sample: 3 days remain, fewer than renew_before_days=30
 not_after:
   description: The end of the certificate's validity, ISO 8601 in UTC.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: '2027-03-01T10:00:00Z'
 not_before:
   description: The start of the certificate's validity, ISO 8601 in UTC.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: '2026-12-01T09:55:00Z'
 days_remaining:
   description: Whole days until RV(not_after).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: int
   sample: 89
 expired:
   description: Whether RV(not_after) has passed.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: bool
   sample: false
 serial:
   description: The serial number, lower-case hex bytes separated by colons (as C(openssl x509 -text) shows it).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 4f:2a:91:0c:7e:13:5b:aa:02:9d:61:c4:3e:88:f0:17:22:5a:0b:e9
 subject:
   description: The subject, as an RFC 4514 string.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: CN=mail.example.org
 subject_alt_names:
   description: The subjectAltNames, as C(DNS:name) or C(IP:address) strings.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: str
   sample: [DNS:mail.example.org, DNS:smtp.example.org]
 issuer:
   description: The issuer, as an RFC 4514 string.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: CN=Example Mail CA
 key_type:
   description: The certificate's key type.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: rsa
 key_size:
   description: The key size in bits (the curve size for ECDSA).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: int
   sample: 2048
 key_curve:
   description: The curve of an ECDSA key; V(null) for other key types.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: secp256r1
 signature_algorithm:
   description: The signature algorithm, as openssl names it.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: sha256WithRSAEncryption
 fingerprint_sha256:
@@ -240,35 +288,55 @@ fingerprint_sha256:
     - SHA-256 of the certificate (DER), lower-case hex bytes separated by colons.
     - In check mode with a new certificate, the fingerprint of the one check mode signed in memory
       (a real run signs another, with a different serial).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 3a:7d:...:c1
 spki_sha256:
   description: SHA-256 (hex) of the DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
 is_ca:
   description: Whether the certificate is a CA certificate (always V(false) for what this module issues).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: bool
   sample: false
 self_signed:
   description: Whether the certificate is self-signed.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: bool
   sample: false
 extended_key_usage:
   description: The extended key usages.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: str
   sample: [serverAuth]
 backup_file:
   description: The backup of the replaced certificate.
-  returned: when O(backup=true) and a certificate was replaced
+  returned: when O(backup=true) and a certificate was replaced (without O(batch))
   type: str
   sample: /etc/postmaster-tls/mail/rsa/issued.pem.2345.2026-12-01@10:00:00~
+certificates:
+  description:
+    - With O(batch), the outcome per certificate path - the same keys as a single certificate returns (RV(path),
+      RV(renewed), RV(renew_reason), the certificate facts, RV(backup_file)), or C(failed) and C(msg) for a
+      certificate that could not be issued.
+  returned: with O(batch)
+  type: dict
+  sample:
+    /home/ops/.postmaster-tls/ca/issued/mx1-mail.example.org-rsa.pem:
+      path: /home/ops/.postmaster-tls/ca/issued/mx1-mail.example.org-rsa.pem
+      changed: false
+      renewed: false
+      renew_reason: null
+      not_after: '2027-03-01T10:00:00Z'
+      days_remaining: 89
+    /home/ops/.postmaster-tls/ca/issued/mx2-mail.example.org-rsa.pem:
+      path: /home/ops/.postmaster-tls/ca/issued/mx2-mail.example.org-rsa.pem
+      changed: false
+      failed: true
+      msg: "CSR (csr_content) is not a certificate signing request (...); create it with postmaster.tls.csr"
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -279,8 +347,15 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _certificate
 def argument_spec() -> dict:
     spec = _certificate.issue_argument_spec(valid_days=365, renew_before_days=30)
     spec.update(
+        path={"type": "path"},
         csr_path={"type": "path"},
         csr_content={"type": "str"},
+        batch={"type": "list", "elements": "dict", "options": {
+            "certificates": {"type": "dict", "required": True},
+            "valid_days": {"type": "int"},
+            "renew_before_days": {"type": "int"},
+            "force": {"type": "bool"},
+        }},
         provider={"type": "str", "required": True, "choices": ["selfsigned", "ownca"]},
         privatekey_path={"type": "path"},
         privatekey_passphrase={"type": "str", "no_log": True},
@@ -294,8 +369,8 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_one_of=[("csr_path", "csr_content")],
-        mutually_exclusive=[("csr_path", "csr_content")],
+        required_one_of=[("path", "batch")],
+        mutually_exclusive=[("csr_path", "csr_content"), ("batch", "path"), ("batch", "csr_path"), ("batch", "csr_content")],
         required_if=[
             ("provider", "selfsigned", ["privatekey_path"]),
             ("provider", "ownca", ["ca_cert_path", "ca_privatekey_path"]),
@@ -303,6 +378,15 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    if module.params["batch"] is not None:
+        if module.params["provider"] != "ownca":
+            module.fail_json(msg="batch signs with a local CA: it needs provider=ownca (a self-signed certificate needs its own key)")
+        result = _certificate.issue_batch(module)
+        if result.get("failed"):
+            module.fail_json(**result)
+        module.exit_json(**result)
+    if not (module.params["csr_path"] or module.params["csr_content"]):
+        module.fail_json(msg="one of csr_path or csr_content is required with path")
     try:
         result = _certificate.LeafCertificateBackend(module).run()
     except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:

@@ -11,6 +11,7 @@ import stat
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
 from ansible_collections.postmaster.tls.plugins.modules import certificate, local_ca
@@ -213,3 +214,48 @@ def test_csr_content_signs_like_the_file(run_module, files):
     assert garbage["failed"] and "CSR (csr_content) is not a certificate signing request" in garbage["msg"]
     both = run_module(certificate.main, dict(by_content, csr_path=files["csr"]))
     assert both["failed"] and "mutually exclusive" in both["msg"]
+
+
+def test_batch_signs_each_certificate_like_a_single_run(run_module, files, pki):
+    """One module run for a fleet's CSRs: each decided alone, one bad CSR does not stop the others."""
+    run_module(local_ca.main, _ca_args(files))
+    with open(files["csr"], encoding="ascii") as handle:
+        good = handle.read()
+    other_key = pki.key("other")
+    other = pki.csr(other_key, "mx2.example.org", ["mx2.example.org"]).public_bytes(serialization.Encoding.PEM).decode("ascii")
+    first, second, broken = (str(pki.dir / name) for name in ("mx1.pem", "mx2.pem", "mx3.pem"))
+    args = {"provider": "ownca", "ca_cert_path": files["ca"], "ca_privatekey_path": files["ca_key"],
+            "batch": [{"certificates": {first: good}, "valid_days": 90, "renew_before_days": 30},
+                      {"certificates": {second: other}}]}
+    check = run_module(certificate.main, args, check_mode=True, diff=True)
+    assert check["changed"] and not os.path.exists(first) and not os.path.exists(second)
+    applied = run_module(certificate.main, args)
+    assert applied["changed"] and set(applied["certificates"]) == {first, second}
+    assert applied["certificates"][first]["days_remaining"] in (89, 90)
+    assert applied["certificates"][second]["days_remaining"] in (364, 365)  # the module's default
+    assert _load(second).subject.rfc4514_string() == "CN=mx2.example.org"
+    again = run_module(certificate.main, args)
+    assert not again["changed"] and all(not entry["changed"] for entry in again["certificates"].values())
+    # A garbage CSR fails its own certificate only; the good ones are still decided (and kept).
+    args["batch"].append({"certificates": {broken: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}})
+    mixed = run_module(certificate.main, args)
+    assert mixed["failed"] and mixed["certificates"][broken]["failed"] and broken in mixed["msg"]
+    assert not mixed["certificates"][first]["changed"] and "failed" not in mixed["certificates"][first]
+    assert not os.path.exists(broken)
+    forced = run_module(certificate.main, dict(args, batch=[{"certificates": {first: good}, "force": True}]))
+    assert forced["certificates"][first]["renewed"] is True
+
+
+def test_batch_refuses_a_path_twice_and_selfsigned(run_module, files):
+    run_module(local_ca.main, _ca_args(files))
+    with open(files["csr"], encoding="ascii") as handle:
+        good = handle.read()
+    twice = run_module(certificate.main, {"provider": "ownca", "ca_cert_path": files["ca"], "ca_privatekey_path": files["ca_key"],
+                                          "batch": [{"certificates": {files["cert"]: good}}, {"certificates": {files["cert"]: good}}]})
+    assert twice["failed"] and "listed more than once" in twice["msg"] and not os.path.exists(files["cert"])
+    selfsigned = run_module(certificate.main, {"provider": "selfsigned", "privatekey_path": files["key"],
+                                               "batch": [{"certificates": {files["cert"]: good}}]})
+    assert selfsigned["failed"] and "provider=ownca" in selfsigned["msg"]
+    missing_ca = run_module(certificate.main, {"provider": "ownca", "ca_cert_path": files["ca"] + ".nope",
+                                               "ca_privatekey_path": files["ca_key"], "batch": [{"certificates": {files["cert"]: good}}]})
+    assert missing_ca["failed"] and "does not exist" in missing_ca["certificates"][files["cert"]]["msg"]
