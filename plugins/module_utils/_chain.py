@@ -601,6 +601,9 @@ class InstallBackend:
                 raise ChainError(f"cannot create the destination directory {self.dest}: {exc.strerror}") from None
         backups: dict[str, str] = {}
         done: list[_PlannedFile] = []
+        # Before the first file changes: a service that reads them reloads even if the run stops here.
+        for flag in params.get("reload_flags") or []:
+            _fileio.raise_flag(flag)
         try:
             for item in planned:
                 if not (item.content_changed or item.attributes_changed):

@@ -810,6 +810,7 @@ class Options:
     backup: bool = False
     dovecot_bin: str = "dovecot"
     doveconf_bin: str = "doveconf"
+    reload_flag: str | None = None
 
 
 @dataclass
@@ -1048,6 +1049,9 @@ def run(options: Options, host: Host, *, tmpdir: str | None = None) -> Outcome:
 
     backup_files: dict[str, str] = {}
     if changes and not host.check_mode:
+        if options.reload_flag:
+            # Before a file changes: the next run still reloads if this one stops before the handler.
+            _fileio.raise_flag(options.reload_flag)
         backup_files = _go_live(options, host, changes, doveconf)
 
     return Outcome(

@@ -203,3 +203,23 @@ def restore(path: str, previous: bytes | None, *, mode: int | None = None) -> No
         os.chown(tmp_path, uid, gid)
     os.chmod(tmp_path, keep_mode)
     os.replace(tmp_path, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pending-reload flags: a service must reload because files it reads changed. Raised BEFORE the
+# change is written, removed by the roles' handlers only after a successful reload, so a run that
+# stops in between (a failed check, a killed run) leaves the flag and the next run still reloads.
+# ---------------------------------------------------------------------------------------------
+def raise_flag(path: str) -> None:
+    """Create the (empty) flag file ``path``, and its directory (0700), when missing."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise FileIOError(f"cannot create the pending-reload flag {path}: {exc.strerror}; nothing was changed") from exc
+
+
+def flag_raised(path: str | None) -> bool:
+    return bool(path) and os.path.exists(path)

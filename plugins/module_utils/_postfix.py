@@ -354,6 +354,7 @@ class Request:
     session_cache: bool = True
     extra: dict[str, t.Any] = field(default_factory=dict)
     backup: bool = False
+    reload_flag: str | None = None
 
 
 @dataclass
@@ -1204,6 +1205,9 @@ def run(module: t.Any, tools: Tools, request: Request, *, check_mode: bool, tmpd
         warnings += sasl_warnings(tools, request, desired)
         backups: dict[str, str] = {}
         if result_plan.changed and not check_mode:
+            if request.reload_flag:
+                # Before main.cf changes: the next run still reloads if this one stops before the handler.
+                _fileio.raise_flag(request.reload_flag)
             backups = install(module, tools, request, desired, result_plan, candidate)
     finally:
         if candidate is not None:

@@ -142,6 +142,18 @@ options:
       - Keep a timestamped copy of every file that is replaced.
     type: bool
     default: false
+  reload_flags:
+    description:
+      - Empty flag files created (with their directory, mode 0700) before the first installed file changes - one per
+        service that reads these files and must reload for them, for example V(/run/postmaster-tls/postfix.reload).
+      - M(postmaster.tls.postfix_tls) and M(postmaster.tls.dovecot_tls) report a raised flag (their O(postmaster.tls.postfix_tls#module:reload_flag))
+        as RV(postmaster.tls.postfix_tls#module:reload_pending); the postfix and dovecot roles reload on it and remove
+        the flag only after a successful reload, so a run that stops between installing and reloading is still
+        reloaded by the next run.
+      - Under C(/run) the flags go with a reboot, when the services start with the files anyway.
+    type: list
+    elements: path
+    default: []
 seealso:
   - module: postmaster.tls.certificate
     description: Issue the certificate (self-signed or from a local CA).
@@ -318,6 +330,7 @@ def argument_spec() -> dict:
         "owner": {"type": "str"},
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
+        "reload_flags": {"type": "list", "elements": "path", "default": []},
     }
 
 

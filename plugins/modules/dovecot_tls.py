@@ -198,6 +198,15 @@ options:
       - Keep a timestamped copy of every file changed (the drop-in and files with commented-out conflicts).
     type: bool
     default: false
+  reload_flag:
+    description:
+      - A flag file that says Dovecot must reload, for example V(/run/postmaster-tls/dovecot.reload) (the dovecot
+        role's default). The module creates it (and its directory, mode 0700) before it changes a Dovecot
+        configuration file, and reports whether it exists as RV(reload_pending). The dovecot role reloads while it exists
+        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
+        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
+        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
+    type: path
 seealso:
   - module: postmaster.tls.certificate_install
     description: Install the certificate and key files this module points Dovecot at.
@@ -351,6 +360,14 @@ changed_files:
   type: list
   elements: str
   sample: [/etc/dovecot/conf.d/99-postmaster-tls.conf]
+reload_pending:
+  description:
+    - Whether Dovecot still has to reload - O(reload_flag) exists (raised by this run's change, by
+      M(postmaster.tls.certificate_install) for new certificate files, or by an earlier run that stopped before its
+      reload); in check mode also when the configuration would change. V(false) without O(reload_flag).
+  returned: success
+  type: bool
+  sample: false
 running:
   description:
     - Whether the Dovecot master was running when the module finished (its C(master.pid) under C(base_dir) names a
@@ -427,6 +444,7 @@ def argument_spec() -> dict:
         "key_group": {"type": "str", "default": "ssl-cert", "no_log": False},
         "key_permissions": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "backup": {"type": "bool", "default": False},
+        "reload_flag": {"type": "path"},
     }
 
 
@@ -506,6 +524,7 @@ def main() -> None:
             backup=params["backup"],
             dovecot_bin=dovecot_bin,
             doveconf_bin=doveconf_bin,
+            reload_flag=params["reload_flag"],
         )
         outcome = _dovecot.run(options, host, tmpdir=module.tmpdir)
     except _dovecot.DovecotCommandError as exc:
@@ -529,6 +548,8 @@ def main() -> None:
         "certificates": outcome.certificates,
         "changed_files": [change.path for change in outcome.changes],
         "running": _dovecot.master_running(host, doveconf_bin, params["config_path"]),
+        "reload_pending": _fileio.flag_raised(params["reload_flag"]) or bool(
+            params["reload_flag"] and module.check_mode and outcome.changed),
     }
     if outcome.backup_files:
         result["backup_files"] = outcome.backup_files

@@ -223,6 +223,15 @@ options:
       - Keep a timestamped copy of C(main.cf) and C(master.cf) before changing them.
     type: bool
     default: false
+  reload_flag:
+    description:
+      - A flag file that says Postfix must reload, for example V(/run/postmaster-tls/postfix.reload) (the postfix
+        role's default). The module creates it (and its directory, mode 0700) before it changes C(main.cf) or
+        C(master.cf), and reports whether it exists as RV(reload_pending). The postfix role reloads while it exists
+        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
+        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
+        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
+    type: path
 notes:
   - Needs C(postconf), C(postfix) and (for SNI) C(postmap) on the managed host, and Python's C(cryptography)
     to check the chain files.
@@ -407,6 +416,14 @@ postconf_warnings:
   type: list
   elements: str
   sample: ["postconf: warning: /etc/postfix/main.cf: unused parameter: virtual_maps=hash:/etc/postfix/virtual"]
+reload_pending:
+  description:
+    - Whether Postfix still has to reload - O(reload_flag) exists (raised by this run's change, by
+      M(postmaster.tls.certificate_install) for new certificate files, or by an earlier run that stopped before its
+      reload); in check mode also when the configuration would change. V(false) without O(reload_flag).
+  returned: success
+  type: bool
+  sample: false
 running:
   description:
     - Whether Postfix (the master of O(config_dir)) was running when the module finished, from C(postfix status);
@@ -454,6 +471,7 @@ def argument_spec() -> dict:
         session_cache=dict(type="bool", default=True),
         extra=dict(type="dict", default={}),
         backup=dict(type="bool", default=False),
+        reload_flag=dict(type="path"),
     )
 
 
@@ -505,6 +523,8 @@ def main() -> None:
         module.warn(warning)
     result = outcome.result()
     result["running"] = tools.running(request.config_dir)
+    result["reload_pending"] = _fileio.flag_raised(request.reload_flag) or bool(
+        request.reload_flag and module.check_mode and outcome.changed)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

@@ -186,3 +186,20 @@ def test_corrupt_chain_input_names_the_file(run_module, setup, pki):
     broken = pki.write("in/broken.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     result = run_module(certificate_install.main, _args(setup, chain_paths=[broken]))
     assert result["failed"] and broken in result["msg"]
+
+
+def test_reload_flags_are_raised_before_a_change_and_only_then(run_module, setup, tmp_path):
+    """A run that stops after installing but before the reload leaves the flags for the next run."""
+    flags = [str(tmp_path / "run" / "postmaster-tls" / "postfix.reload"), str(tmp_path / "run" / "postmaster-tls" / "dovecot.reload")]
+    check = run_module(certificate_install.main, _args(setup, reload_flags=flags), check_mode=True)
+    assert check["changed"] and not any(os.path.exists(flag) for flag in flags)
+    applied = run_module(certificate_install.main, _args(setup, reload_flags=flags))
+    assert applied["changed"] and all(os.path.exists(flag) for flag in flags)
+    assert stat.S_IMODE(os.stat(os.path.dirname(flags[0])).st_mode) == 0o700
+    for flag in flags:
+        os.unlink(flag)  # what the roles' handlers do after a successful reload
+    assert not run_module(certificate_install.main, _args(setup, reload_flags=flags))["changed"]
+    assert not any(os.path.exists(flag) for flag in flags)
+    # A refused install raises nothing: there is nothing new to load.
+    refused = run_module(certificate_install.main, _args(setup, reload_flags=flags, required_names=["a.b.example.org"]))
+    assert refused["failed"] and not any(os.path.exists(flag) for flag in flags)

@@ -374,3 +374,17 @@ def test_diff_masks_secrets_of_edited_files(run_module, tree, dovecot):
     assert result["changed"] is True
     assert "hunter2" not in json.dumps(result)
     assert "hunter2" in open(tree.local).read()  # only the report is masked, never the file
+
+
+def test_reload_flag_is_raised_before_a_file_changes_and_reported(run_module, tree, dovecot, tmp_path):
+    dovecot("2.3")
+    flag = str(tmp_path / "run" / "dovecot.reload")
+    check = run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag), check_mode=True)
+    assert check["changed"] and check["reload_pending"] is True and not os.path.exists(flag)
+    applied = run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag))
+    assert applied["changed"] and applied["reload_pending"] is True and os.path.exists(flag)
+    pending = run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag))
+    assert not pending["changed"] and pending["reload_pending"] is True
+    os.unlink(flag)  # the role's handler, after a successful reload
+    assert run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag))["reload_pending"] is False
+    assert run_module(dovecot_tls.main, tree.args)["reload_pending"] is False  # no flag configured

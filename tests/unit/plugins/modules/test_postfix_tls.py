@@ -71,6 +71,7 @@ def test_deploys_then_reports_no_change(fake, tmp_path, pki, run_module):
     assert second["commands"] == []
     assert second["changes"] == {"parameters": {}, "services": {}}
     assert second["running"] is True  # the role skips its service task on this
+    assert second["reload_pending"] is False
     fake.running = False
     assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain))["running"] is False
 
@@ -127,3 +128,17 @@ def test_warnings_reach_the_user(fake, tmp_path, pki, run_module, monkeypatch):
     monkeypatch.setattr("glob.glob", lambda pattern: [])
     result = run_module(postfix_tls.main, args(fake, tmp_path), check_mode=True)
     assert any("no Cyrus PLAIN/LOGIN mechanism" in w for w in result["warnings"])
+
+
+def test_reload_flag_is_raised_before_main_cf_changes_and_reported(fake, tmp_path, pki, run_module):
+    flag = str(tmp_path / "run" / "postfix.reload")
+    chain = [combined(pki, "mail", "rsa")]
+    check = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag), check_mode=True)
+    assert check["changed"] and check["reload_pending"] is True and not os.path.exists(flag)
+    applied = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))
+    assert applied["changed"] and applied["reload_pending"] is True and os.path.exists(flag)
+    # The next run changes nothing but still reports the reload that has not happened yet.
+    pending = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))
+    assert not pending["changed"] and pending["reload_pending"] is True
+    os.unlink(flag)  # the role's handler, after a successful reload
+    assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))["reload_pending"] is False
