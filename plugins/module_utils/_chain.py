@@ -329,6 +329,18 @@ def _check_eku(cert: x509.Certificate, role: str) -> None:
                             "for a server; have it issued for TLS server authentication")
 
 
+def check_served_leaf(leaf: x509.Certificate, *, now: datetime.datetime | None = None) -> None:
+    """The checks a certificate must pass to be served at all, for modules that point a service at
+    files they did not install (postfix_tls, dovecot_tls): dates, key strength, signature hash and
+    extended key usage. Names and the chain are certificate_install's and mail_tls_verify's to check,
+    which know the names and the trust anchors."""
+    role = "leaf certificate"
+    _check_validity(leaf, role, now or _crypto.utcnow())
+    _check_key_strength(leaf, role)
+    _check_signature_hash(leaf, role)
+    _check_eku(leaf, role)
+
+
 def _check_ca(cert: x509.Certificate) -> None:
     role = "intermediate certificate"
     if not is_ca(cert):

@@ -37,7 +37,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -687,9 +687,11 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
             f" private key's SPKI sha256 {_crypto.spki_sha256(key.public_key())}); deploy the matching pair"
         )
     facts = _crypto.describe_public_key(cert_key)
+    try:
+        _chain.check_served_leaf(leaf)
+    except _chain.InstallCheckError as exc:
+        raise DovecotError(f"{label}: {pair.cert_path}: {exc}") from None
     remaining = _crypto.days_remaining(leaf)
-    if remaining < 0:
-        warnings.append(f"{label}: the certificate {pair.cert_path} expired {-remaining} day(s) ago")
     return {
         "label": label,
         "cert_path": pair.cert_path,

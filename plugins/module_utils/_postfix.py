@@ -39,7 +39,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 ServiceState = t.Literal["present", "absent", "unmanaged"]
@@ -308,9 +308,11 @@ def inspect_chain_files(paths: t.Sequence[str], *, label: str) -> ChainFacts:
             if not _crypto.is_signed_by(child, parent):
                 warnings.append(f"{leaf_path}: {_crypto.name_to_string(child.subject)} is not signed by the next certificate "
                                 f"({_crypto.name_to_string(parent.subject)}); clients may not build the chain")
+        try:
+            _chain.check_served_leaf(leaf)
+        except _chain.InstallCheckError as exc:
+            raise PostfixError(f"{label}: {leaf_path}: {exc}") from None
         days = _crypto.days_remaining(leaf)
-        if days < 0:
-            warnings.append(f"{leaf_path}: the certificate for {_crypto.name_to_string(leaf.subject)} expired {-days} day(s) ago")
         facts = _crypto.describe_public_key(leaf.public_key())
         entries.append({
             "path": leaf_path,

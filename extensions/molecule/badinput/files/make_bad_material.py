@@ -151,6 +151,7 @@ def main(out_dir: str, csr_path: str, dns: str, passphrase: str) -> None:
         "combined-garbage.pem": key_pem(other_key) + garbage("CERTIFICATE"),
         "combined-truncated.pem": key_pem(other_key) + cert_pem(other, int2) + truncated(cert_pem(int1)),
         "combined-mismatch.pem": key_pem(other_key) + cert_pem(good, int2, int1),
+        "combined-weak.pem": key_pem(weak_key) + cert_pem(leaf(weak_key.public_key(), int2, int2_key, dns), int2, int1),
         "a-file": b"a regular file: nothing can be created below it\n",
     }
     for file_name, data in files.items():

@@ -7,6 +7,7 @@ output, key permissions and certificate/key checks. The real Dovecot runs in the
 from __future__ import annotations
 
 import os
+import re
 import stat
 import textwrap
 
@@ -450,16 +451,23 @@ def test_inspect_pair_not_a_certificate(pki):
         _dovecot.inspect_pair("certificate", pair, check_mode=False, warnings=[])
 
 
-def test_inspect_pair_warns_about_expired_certificates(pki):
+@pytest.mark.parametrize("when, message", [
+    ("expired", "refused by the validity check: leaf certificate 'CN=mail.example.org'"),
+    ("future", "(not yet valid)"),
+])
+def test_inspect_pair_refuses_certificates_clients_refuse(pki, when, message):
     import datetime
 
     key = pki.key("old", kind="ec")
-    cert = pki.cert("mail.example.org", key, not_before=pki.now - datetime.timedelta(days=10),
-                    not_after=pki.now - datetime.timedelta(days=2))
+    if when == "expired":
+        window = {"not_before": pki.now - datetime.timedelta(days=10), "not_after": pki.now - datetime.timedelta(days=2)}
+    else:
+        window = {"not_before": pki.now + datetime.timedelta(days=2), "not_after": pki.now + datetime.timedelta(days=90)}
+    cert = pki.cert("mail.example.org", key, **window)
     pair = _dovecot.CertKeyPair(pki.write("old/c.pem", cert), pki.write("old/k.pem", key))
-    warnings = []
-    _dovecot.inspect_pair("certificate", pair, check_mode=False, warnings=warnings)
-    assert "expired" in warnings[0]
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(message)) as info:
+        _dovecot.inspect_pair("certificate", pair, check_mode=False, warnings=[])
+    assert str(info.value).startswith(f"certificate: {pair.cert_path}: ")
 
 
 def test_alternative_must_have_the_other_key_type():

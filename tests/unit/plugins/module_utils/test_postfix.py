@@ -15,6 +15,7 @@ import stat
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _fileio, _postfix, _profiles
 
@@ -506,15 +507,25 @@ def test_missing_chain_file_is_its_own_error(tmp_path):
         _postfix.inspect_chain_files([str(tmp_path / "none.pem")], label="chain_files")
 
 
-def test_world_readable_key_files_and_expired_certificates_warn(pki):
+def test_world_readable_key_files_warn(pki):
     key = pki.key("warn-ec")
-    expired = pki.cert("mail.example.test", key, not_before=pki.now.replace(year=pki.now.year - 2),
-                       not_after=pki.now.replace(year=pki.now.year - 1))
-    path = pki.write("w/combined.pem", [key, expired])
+    path = pki.write("w/combined.pem", [key, pki.cert("mail.example.test", key)])
     os.chmod(path, 0o644)
     warnings = _postfix.inspect_chain_files([path], label="chain_files").warnings
     assert any("world-readable (mode 0644)" in w for w in warnings)
-    assert any("expired" in w for w in warnings)
+
+
+def test_certificates_clients_refuse_are_refused(pki):
+    """Expired, weak or SHA-1: Postfix would serve them and clients would refuse them."""
+    key = pki.key("refuse-ec")
+    expired = pki.write("r/expired.pem", [key, pki.cert("mail.example.test", key, not_before=pki.now.replace(year=pki.now.year - 2),
+                                                        not_after=pki.now.replace(year=pki.now.year - 1))])
+    with pytest.raises(_postfix.PostfixError, match="refused by the validity check: .* it expired on"):
+        _postfix.inspect_chain_files([expired], label="chain_files")
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak = pki.write("r/weak.pem", [weak_key, pki.cert("mail.example.test", weak_key)])
+    with pytest.raises(_postfix.PostfixError, match="refused by the key strength check: .* 1024 bits"):
+        _postfix.inspect_chain_files([weak], label="chain_files")
 
 
 # ---------------------------------------------------------------------------------------------------
