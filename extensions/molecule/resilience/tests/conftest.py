@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 
 def pytest_configure(config):
-    # Show the known bugs (xfail) and their reasons in every run's summary, not only the failures.
+    # Show expected failures (xfail) and their reasons in the summary too, should a known bug be marked one.
     if "x" not in config.option.reportchars:
         config.option.reportchars += "xX"
 
