@@ -148,11 +148,18 @@ def killed(failed):
 
 @pytest.fixture(scope="module")
 def rollover(killed):
-    """The switch to the key prepared in the killed run, at -vvv --diff, watched from inside."""
-    state = {"watch_before": {n: harness.sha256_of(n, *harness.WATCH_FILES) for n in HOSTS}}
+    """The switch to the key prepared in the killed run: first a switch killed after the next key
+    became current but before its certificate was issued, then the same switch again, at -vvv
+    --diff, watched from inside, which must finish it."""
+    state = {"next_before_kill": {n: harness.sha256_of(n, f"{BASE}/privkey.next.pem")[f"{BASE}/privkey.next.pem"] for n in HOSTS}}
+    state["interrupted"] = harness.run_playbook(
+        "06-rollover-switch-killed", extra_vars={**GROUP_MODE, "certificate_rollover": "switch"},
+        triggers=[(r"^TASK \[postmaster\.tls\.certificate : Create the private keys\]", harness.kill_run)])
+    state["after_kill"] = {n: harness.sha256_of(n, f"{BASE}/privkey.pem", f"{BASE}/privkey.next.pem") for n in HOSTS}
+    state["watch_before"] = {n: harness.sha256_of(n, *harness.WATCH_FILES) for n in HOSTS}
     harness.start_watchers(HOSTS)
     try:
-        state["switch"] = harness.run_playbook("06-rollover-switch", extra_vars={**GROUP_MODE, "certificate_rollover": "switch"},
+        state["switch"] = harness.run_playbook("07-rollover-switch-again", extra_vars={**GROUP_MODE, "certificate_rollover": "switch"},
                                                verbosity=3, diff=True)
     finally:
         state["watch"] = harness.stop_watchers(HOSTS)
@@ -403,6 +410,19 @@ def test_rollover_switches_to_the_prepared_key(host, rollover):
     assert after[f"{BASE}/privkey.pem"] == before[f"{BASE}/privkey.next.pem"]
     assert rollover["served"][name] == {port: rollover["installed"][name] for port in harness.PORTS}
     assert rollover["consistency"][name] == []
+
+
+def test_interrupted_switch_is_finished_by_the_same_switch(host, rollover):
+    """Killed after the next key became current, before its certificate: the next key is kept (it is
+    removed only once its certificate is installed), so running the same switch again finishes it."""
+    name = _name(host)
+    assert rollover["interrupted"].rc < 0 and rollover["interrupted"].fired, rollover["interrupted"].rc
+    after_kill = rollover["after_kill"][name]
+    next_key = rollover["next_before_kill"][name]
+    assert next_key and after_kill[f"{BASE}/privkey.pem"] == next_key
+    assert after_kill[f"{BASE}/privkey.next.pem"] == next_key, "the next key went before its certificate was installed"
+    assert rollover["switch"].rc == 0, rollover["switch"].summary(name)
+    assert rollover["watch_after"][name][f"{BASE}/privkey.next.pem"] is None
 
 
 def test_group_mode_keys_are_readable_by_that_group_only(host, rollover):
