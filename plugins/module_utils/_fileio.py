@@ -221,5 +221,9 @@ def raise_flag(path: str) -> None:
         raise FileIOError(f"cannot create the pending-reload flag {path}: {exc.strerror}; nothing was changed") from exc
 
 
-def flag_raised(path: str | None) -> bool:
-    return bool(path) and os.path.exists(path)
+def reload_pending(path: str | None, *, check_mode: bool, changed: bool) -> bool:
+    """Whether the service behind flag ``path`` still has to reload: the flag exists, or (check mode)
+    this run would change a file and so raise it. False without a flag."""
+    if not path:
+        return False
+    return os.path.exists(path) or (check_mode and changed)

@@ -548,8 +548,7 @@ def main() -> None:
         "certificates": outcome.certificates,
         "changed_files": [change.path for change in outcome.changes],
         "running": _dovecot.master_running(host, doveconf_bin, params["config_path"]),
-        "reload_pending": _fileio.flag_raised(params["reload_flag"]) or bool(
-            params["reload_flag"] and module.check_mode and outcome.changed),
+        "reload_pending": _fileio.reload_pending(params["reload_flag"], check_mode=module.check_mode, changed=outcome.changed),
     }
     if outcome.backup_files:
         result["backup_files"] = outcome.backup_files

@@ -523,8 +523,7 @@ def main() -> None:
         module.warn(warning)
     result = outcome.result()
     result["running"] = tools.running(request.config_dir)
-    result["reload_pending"] = _fileio.flag_raised(request.reload_flag) or bool(
-        request.reload_flag and module.check_mode and outcome.changed)
+    result["reload_pending"] = _fileio.reload_pending(request.reload_flag, check_mode=module.check_mode, changed=outcome.changed)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

@@ -85,3 +85,14 @@ def test_restore_puts_back_previous_content_or_removes(tmp_path):
     assert target.read_bytes() == b"previous"
     _fileio.restore(str(target), None)
     assert not target.exists()
+
+
+def test_reload_pending_follows_the_flag_and_check_mode(tmp_path):
+    flag = str(tmp_path / "run" / "postfix.reload")
+    assert _fileio.reload_pending(None, check_mode=True, changed=True) is False
+    assert _fileio.reload_pending(flag, check_mode=False, changed=True) is False
+    assert _fileio.reload_pending(flag, check_mode=True, changed=True) is True
+    _fileio.raise_flag(flag)
+    assert stat.S_IMODE(os.stat(os.path.dirname(flag)).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(flag).st_mode) == 0o600
+    assert _fileio.reload_pending(flag, check_mode=False, changed=False) is True
