@@ -37,7 +37,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _commands, _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -71,15 +71,8 @@ class DovecotError(Exception):
     """Something about the Dovecot configuration or the request is wrong; the message says what and how to fix it."""
 
 
-class DovecotCommandError(DovecotError):
+class DovecotCommandError(_commands.CommandError, DovecotError):
     """``dovecot``/``doveconf`` failed; carries the command and Dovecot's own output."""
-
-    def __init__(self, message: str, *, cmd: list[str], rc: int, stdout: str, stderr: str) -> None:
-        super().__init__(message)
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
 
 
 # ---------------------------------------------------------------------------------------------

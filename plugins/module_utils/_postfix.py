@@ -39,7 +39,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _commands, _crypto, _fileio, _pem, _profiles
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 ServiceState = t.Literal["present", "absent", "unmanaged"]
@@ -89,15 +89,8 @@ class PostfixError(Exception):
     """The request or the Postfix configuration is wrong; the message says what and how to fix it."""
 
 
-class PostfixCommandError(PostfixError):
+class PostfixCommandError(_commands.CommandError, PostfixError):
     """A Postfix tool failed; carries the command and Postfix's own output."""
-
-    def __init__(self, message: str, *, cmd: list[str], rc: int, stdout: str, stderr: str) -> None:
-        super().__init__(message)
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
 
 
 class MissingFileError(PostfixError):

@@ -393,6 +393,11 @@ rc:
   returned: failure of a Dovecot command
   type: int
   sample: 89
+stdout:
+  description: Its standard output.
+  returned: failure of a Dovecot command
+  type: str
+  sample: ""
 stderr:
   description: Dovecot's message (candidate paths mapped back to the real ones).
   returned: failure of a Dovecot command
@@ -528,7 +533,7 @@ def main() -> None:
         )
         outcome = _dovecot.run(options, host, tmpdir=module.tmpdir)
     except _dovecot.DovecotCommandError as exc:
-        module.fail_json(msg=str(exc), path=params["dropin_path"], cmd=exc.cmd, rc=exc.rc, stderr=exc.stderr)
+        module.fail_json(msg=str(exc), path=params["dropin_path"], **exc.details())
     except (_dovecot.DovecotError, _profiles.UnknownProfileError, _fileio.FileIOError) as exc:
         module.fail_json(msg=str(exc), path=params["dropin_path"])
     except OSError as exc:

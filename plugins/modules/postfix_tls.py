@@ -438,6 +438,27 @@ backup_files:
   type: dict
   sample:
     main_cf: /etc/postfix/main.cf.12345.2026-11-28@15:00:00~
+cmd:
+  description: The Postfix command that failed (C(postconf), C(postfix check), C(postmap)).
+  returned: failure of a Postfix command
+  type: list
+  elements: str
+  sample: [postfix, -c, /tmp/ansible-tmp/postfix, check]
+rc:
+  description: Its exit code.
+  returned: failure of a Postfix command
+  type: int
+  sample: 1
+stdout:
+  description: Its standard output.
+  returned: failure of a Postfix command
+  type: str
+  sample: ""
+stderr:
+  description: Postfix's message, the reason it refused.
+  returned: failure of a Postfix command
+  type: str
+  sample: "postfix: fatal: /etc/postfix/main.cf, line 12: missing '=' after attribute name"
 """
 
 import traceback
@@ -513,7 +534,7 @@ def main() -> None:
     try:
         outcome = _postfix.run(module, tools, request, check_mode=module.check_mode, tmpdir=module.tmpdir)
     except _postfix.PostfixCommandError as exc:
-        module.fail_json(msg=str(exc), config_dir=request.config_dir, cmd=exc.cmd, rc=exc.rc, stdout=exc.stdout, stderr=exc.stderr)
+        module.fail_json(msg=str(exc), config_dir=request.config_dir, **exc.details())
     except (_postfix.PostfixError, _profiles.UnknownProfileError, _fileio.FileIOError) as exc:
         module.fail_json(msg=str(exc), config_dir=request.config_dir)
     except OSError as exc:
