@@ -53,6 +53,8 @@ CHAIN_FILE = "chain.pem"
 FULLCHAIN_FILE = "fullchain.pem"
 COMBINED_FILE = "combined.pem"
 FILE_KEYS = {CERT_FILE: "cert", CHAIN_FILE: "chain", FULLCHAIN_FILE: "fullchain", COMBINED_FILE: "combined"}
+# The name of the installed trust anchors file (trust_anchors_content at trust_anchors_path) in changed_files and backups.
+TRUST_ANCHORS_KEY = "trust_anchors"
 
 
 class ChainError(Exception):
@@ -509,6 +511,7 @@ class _PlannedFile:
     content: bytes
     mode: int
     secret: bool
+    group: str | None = None
     before: bytes | None = None
     before_mode: int | None = None
     content_changed: bool = False
@@ -560,9 +563,14 @@ class InstallBackend:
             chain_inputs.append((params["chain_content"].encode("utf-8"), "chain_content"))
         key_path = params["privatekey_path"]
         key_data = self._read(key_path, "private key")
-        anchors_path = params["trust_anchors_path"] or default_trust_store()
-        if not os.path.exists(anchors_path) and self.module.check_mode:
-            self.missing.append(f"trust anchors {anchors_path}")
+        anchors_content = params.get("trust_anchors_content")
+        if anchors_content:
+            # Given as text (a CA on the controller): nothing to read, and installed at trust_anchors_path.
+            anchors_path = params["trust_anchors_path"] or "trust_anchors_content"
+        else:
+            anchors_path = params["trust_anchors_path"] or default_trust_store()
+            if not os.path.exists(anchors_path) and self.module.check_mode:
+                self.missing.append(f"trust anchors {anchors_path}")
         if self.missing or leaf_data is None or key_data is None:
             return None
         leaf_certs = self._certs(leaf_data, leaf_source)
@@ -571,19 +579,35 @@ class InstallBackend:
             if data is not None:
                 candidates.extend(self._certs(data, source))
         private_key = _crypto.load_private_key(key_data, passphrase=params["privatekey_passphrase"], source=f"private key {key_path}")
-        anchors = AnchorIndex(load_trust_anchors(anchors_path), source=anchors_path)
+        if anchors_content:
+            anchors = AnchorIndex(self._certs(anchors_content.encode("utf-8"), "trust_anchors_content"), source=anchors_path)
+        else:
+            anchors = AnchorIndex(load_trust_anchors(anchors_path), source=anchors_path)
         return leaf_certs[0], candidates, key_data, private_key, anchors
+
+    def _anchors_file(self) -> tuple[str, bytes] | None:
+        """trust_anchors_content to install at trust_anchors_path (public, like cert.pem), if both are given."""
+        content = self.params.get("trust_anchors_content")
+        path = self.params["trust_anchors_path"]
+        if not content or not path:
+            return None
+        return path, b"".join(pem(cert) for cert in self._certs(content.encode("utf-8"), "trust_anchors_content"))
 
     # -- plan and write -------------------------------------------------------------------------
     def _plan(self, contents: dict[str, bytes], private_key) -> list[_PlannedFile]:
         params = self.params
         secret_mode = _fileio.parse_mode(params["mode"], default=0o600)
         public_mode = _fileio.parse_mode(params["public_mode"], default=0o644)
+        files = [(name, os.path.join(self.dest, name), content) for name, content in contents.items()]
+        anchors_file = self._anchors_file()
+        if anchors_file:
+            files.append((TRUST_ANCHORS_KEY, *anchors_file))
         planned = []
-        for name, content in contents.items():
+        for name, path, content in files:
             secret = name == COMBINED_FILE
-            item = _PlannedFile(name=name, path=os.path.join(self.dest, name), content=content,
-                                mode=secret_mode if secret else public_mode, secret=secret)
+            # The trust anchors are public and not the services' to read as a group: only the four files take O(group).
+            item = _PlannedFile(name=name, path=path, content=content, mode=secret_mode if secret else public_mode,
+                                secret=secret, group=None if name == TRUST_ANCHORS_KEY else params["group"])
             try:
                 with open(item.path, "rb") as handle:
                     item.before = handle.read()
@@ -600,33 +624,36 @@ class InstallBackend:
                 same = same_certificates(item.before, content)
             item.content_changed = not same
             item.attributes_changed = not item.content_changed and _fileio.attributes_differ(
-                item.path, mode=item.mode, owner=params["owner"], group=params["group"])
+                item.path, mode=item.mode, owner=params["owner"], group=item.group)
             planned.append(item)
         return planned
 
     def _write(self, planned: list[_PlannedFile]) -> dict[str, str]:
         params = self.params
-        if not os.path.isdir(self.dest):
-            try:
-                os.makedirs(self.dest, mode=0o755)
-            except OSError as exc:
-                raise ChainError(f"cannot create the destination directory {self.dest}: {exc.strerror}") from None
+        for directory in sorted({os.path.dirname(item.path) for item in planned if item.content_changed}):
+            if not os.path.isdir(directory):
+                try:
+                    os.makedirs(directory, mode=0o755)
+                except OSError as exc:
+                    raise ChainError(f"cannot create the destination directory {directory}: {exc.strerror}") from None
         backups: dict[str, str] = {}
         done: list[_PlannedFile] = []
-        # Before the first file changes: a service that reads them reloads even if the run stops here.
-        for flag in params.get("reload_flags") or []:
-            _fileio.raise_flag(flag)
+        # Before the first served file changes: a service that reads them reloads even if the run stops here.
+        # The trust anchors alone are not served: a new CA certificate needs no reload.
+        if any(item.content_changed or item.attributes_changed for item in planned if item.name != TRUST_ANCHORS_KEY):
+            for flag in params.get("reload_flags") or []:
+                _fileio.raise_flag(flag)
         try:
             for item in planned:
                 if not (item.content_changed or item.attributes_changed):
                     continue
                 if item.content_changed:
                     backup = _fileio.atomic_write(self.module, item.path, item.content, mode=item.mode,
-                                                  owner=params["owner"], group=params["group"], backup=params["backup"])
+                                                  owner=params["owner"], group=item.group, backup=params["backup"])
                     if backup:
-                        backups[FILE_KEYS[item.name]] = backup
+                        backups[FILE_KEYS.get(item.name, item.name)] = backup
                 else:
-                    _fileio.apply_attributes(item.path, mode=item.mode, owner=params["owner"], group=params["group"])
+                    _fileio.apply_attributes(item.path, mode=item.mode, owner=params["owner"], group=item.group)
                 done.append(item)
         except _fileio.FileIOError as exc:
             # Put back what was already replaced, so a half-written set never goes live.
@@ -635,7 +662,7 @@ class InstallBackend:
                     _fileio.restore(item.path, item.before, mode=item.before_mode)
                 except OSError:
                     pass
-            raise ChainError(f"{exc}; files already replaced in {self.dest} were restored") from None
+            raise ChainError(f"{exc}; the files already replaced ({', '.join(item.path for item in done) or 'none'}) were restored") from None
         return backups
 
     # -- the run --------------------------------------------------------------------------------
@@ -646,7 +673,8 @@ class InstallBackend:
         if inputs is None:
             for what in self.missing:
                 self.module.warn(f"{what} does not exist yet; check mode assumes an earlier task creates it and predicts an install")
-            return {"changed": True, "dest": self.dest, "files": files, "changed_files": list(FILE_KEYS)}
+            return {"changed": True, "dest": self.dest, "files": files, "changed_files": list(FILE_KEYS),
+                    "trust_anchors_installed": False}
         leaf, candidates, key_data, private_key, anchors = inputs
         checked = check_install(
             leaf=leaf, candidates=candidates, private_key=private_key, key_source=params["privatekey_path"],
@@ -680,6 +708,9 @@ class InstallBackend:
                 "source": anchors.source,
             },
             "dropped": [item.as_dict() for item in checked.dropped],
+            # The anchors are at trust_anchors_path after this run (in check mode: already before it).
+            "trust_anchors_installed": any(item.name == TRUST_ANCHORS_KEY and not (self.module.check_mode and item.content_changed)
+                                           for item in planned),
         }
         if backups:
             result["backup_files"] = backups
@@ -706,6 +737,6 @@ def _diff_text(planned: list[_PlannedFile], *, after: bool, passphrase: str | No
         data = item.content if after else item.before
         mode = item.mode if after else item.before_mode
         mode_text = f"{mode:04o}" if mode is not None else "-"
-        lines.append(f"{item.name} (mode {mode_text}):")
+        lines.append(f"{item.path if item.name == TRUST_ANCHORS_KEY else item.name} (mode {mode_text}):")
         lines.extend(f"  {line}" for line in summarize_file(data, passphrase=passphrase))
     return "\n".join(lines) + "\n"

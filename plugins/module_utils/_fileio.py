@@ -178,6 +178,42 @@ def atomic_write(
     return backup_file
 
 
+def plan_directory(path: str, *, mode: int, owner: str | int | None = None, group: str | int | None = None) -> tuple[list[str], bool]:
+    """What making ``path`` a directory with ``mode``/``owner``/``group`` takes, without doing it.
+
+    Returns the missing directories down to ``path`` (outermost first) and whether an existing ``path``
+    has other attributes. A part of the path that exists but is not a directory is refused.
+    """
+    missing: list[str] = []
+    current = os.path.abspath(path)
+    while not os.path.lexists(current):
+        missing.insert(0, current)
+        parent = os.path.dirname(current)
+        if parent == current:  # pragma: no cover - "/" always exists
+            break
+        current = parent
+    if not os.path.isdir(current):
+        raise FileIOError(f"{current} is not a directory (a part of the path {path} is a file); choose another path")
+    return missing, not missing and attributes_differ(path, mode=mode, owner=owner, group=group)
+
+
+def make_directory(path: str, *, mode: int, owner: str | int | None = None, group: str | int | None = None) -> list[str]:
+    """Make ``path`` a directory with ``mode``/``owner``/``group``; every missing level gets the same ones
+    (as ansible.builtin.file state=directory does). Returns the directories created or corrected."""
+    missing, fix = plan_directory(path, mode=mode, owner=owner, group=group)
+    for directory in missing:
+        try:
+            os.mkdir(directory, 0o700)  # private until its attributes are set
+        except FileExistsError:
+            pass  # made by someone else meanwhile: its attributes are set below like ours
+        except OSError as exc:
+            raise FileIOError(f"cannot create the directory {directory}: {exc.strerror}") from exc
+        apply_attributes(directory, mode=mode, owner=owner, group=group)
+    if fix:
+        apply_attributes(path, mode=mode, owner=owner, group=group)
+    return missing or ([path] if fix else [])
+
+
 def restore(path: str, previous: bytes | None, *, mode: int | None = None) -> None:
     """Put back what ``path`` held before (``None`` means it did not exist). Used for rollback."""
     if previous is None:

@@ -374,6 +374,7 @@ class KeyRequest:
     mode: int = DEFAULT_KEY_MODE
     owner: str | None = None
     group: str | None = None
+    directory_mode: int | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, t.Any]) -> KeyRequest:
@@ -391,6 +392,13 @@ class KeyRequest:
             mode = DEFAULT_KEY_MODE
         if mode & 0o007:
             raise KeyOptionError(f"mode {mode:04o} lets every user read or write the private key; use '0600', or '0640' with a group such as ssl-cert")
+        try:
+            directory_mode = _fileio.parse_mode(params.get("directory_mode"), default=None)
+        except _fileio.FileIOError as exc:
+            raise KeyOptionError(f"directory_mode: {exc}") from None
+        if directory_mode is not None and directory_mode & 0o022:
+            raise KeyOptionError(f"directory_mode {directory_mode:04o} lets other users replace the private key (write access to its directory); "
+                                 "use '0700', or '0750' with a group such as ssl-cert")
         policy = params.get("regenerate") or DEFAULT_POLICY
         if policy not in POLICIES:
             raise KeyOptionError(f"regenerate={policy} is not a policy; choose one of {', '.join(POLICIES)}")
@@ -404,6 +412,7 @@ class KeyRequest:
             mode=mode,
             owner=params.get("owner"),
             group=params.get("group"),
+            directory_mode=directory_mode,
         )
 
 
@@ -430,17 +439,33 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
     check_mode = bool(module.check_mode)
     path = request.path
     resolve_ids(request.owner, request.group)
-    dir_warning = check_target_dir(path, check_mode=check_mode)
+    directory = os.path.dirname(os.path.abspath(path))
+    dir_missing: list[str] = []
+    dir_fix = False
+    if request.directory_mode is not None:
+        # The key's directory is this module's to keep: created (or corrected) just before the key is written.
+        try:
+            dir_missing, dir_fix = _fileio.plan_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
+        except _fileio.FileIOError as exc:
+            raise PrivateKeyError(str(exc)) from None
+    dir_warning = None if dir_missing else check_target_dir(path, check_mode=check_mode)
     if dir_warning:
         module.warn(dir_warning)
     try:
-        data = None if dir_warning else _fileio.read_bytes(path)
+        data = None if dir_warning or dir_missing else _fileio.read_bytes(path)
     except _fileio.FileIOError as exc:
         raise PrivateKeyError(f"{exc}; run with become, or fix the file's permissions") from None
     existing = read_key(data, passphrase=request.passphrase, source=path)
     plan = decide(existing, request.spec, passphrase=request.passphrase, policy=request.regenerate, path=path)
     for warning in plan.warnings:
         module.warn(warning)
+    directories = dir_missing or ([directory] if dir_fix else [])
+    dir_before = {"path": directory, "state": "absent"} if dir_missing else {"path": directory, **file_facts(directory)}
+    if request.directory_mode is not None and directories and not check_mode:
+        try:
+            _fileio.make_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
+        except _fileio.FileIOError as exc:
+            raise PrivateKeyError(f"{exc}; nothing else was changed") from None
     if plan.action != "keep":
         require_writable_dir(path)
 
@@ -483,8 +508,17 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
                 raise PrivateKeyError(str(exc)) from None
         after = _diff_state(facts, encrypted=existing.encrypted, files=after_files)
 
+    if request.directory_mode is not None:
+        before["directory"] = dir_before
+        after["directory"] = {"path": directory, **({} if dir_missing else {k: v for k, v in dir_before.items() if k != "state"}),
+                              "mode": f"{request.directory_mode:04o}",
+                              **({"owner": str(request.owner)} if request.owner not in (None, "") else {}),
+                              **({"group": str(request.group)} if request.group not in (None, "") else {})}
     result.update(facts)
-    result["changed"] = changed
+    result["changed"] = changed or bool(directories)
+    if request.directory_mode is not None:
+        # Created or corrected (in check mode: would be), outermost first.
+        result["directories"] = directories
     result["reason"] = plan.reason
     if backup_file:
         result["backup_file"] = backup_file

@@ -98,7 +98,17 @@ options:
         and the usual distribution paths (C(/etc/ssl/certs/ca-certificates.crt) on Debian).
       - For a local CA, its certificate (M(postmaster.tls.local_ca)); for a self-signed certificate,
         the certificate itself.
+      - With O(trust_anchors_content), the file that content is installed as.
     type: path
+  trust_anchors_content:
+    description:
+      - The trust anchors as PEM text (for example a local CA certificate kept on the controller), used for the
+        checks instead of a file on the host.
+      - With O(trust_anchors_path) the anchors are also installed there (mode O(public_mode), owner O(owner)),
+        checked and written together with the four files - atomically, rolled back with them, and shown in the
+        diff - so that clients on the host (the verify role, C(openssl s_client -CAfile)) can trust the chain
+        without another task.
+    type: str
   include_root:
     description:
       - Also put the trust anchor (the root) at the end of C(chain.pem), C(fullchain.pem) and C(combined.pem).
@@ -144,8 +154,9 @@ options:
     default: false
   reload_flags:
     description:
-      - Empty flag files created (with their directory, mode 0700) before the first installed file changes - one per
+      - Empty flag files created (with their directory, mode 0700) before the first of the four files changes - one per
         service that reads these files and must reload for them, for example V(/run/postmaster-tls/postfix.reload).
+        A change of the installed trust anchors alone raises none.
       - M(postmaster.tls.postfix_tls) and M(postmaster.tls.dovecot_tls) report a raised flag (their O(postmaster.tls.postfix_tls#module:reload_flag))
         as RV(postmaster.tls.postfix_tls#module:reload_pending); the postfix and dovecot roles reload on it and remove
         the flag only after a successful reload, so a run that stops between installing and reloading is still
@@ -172,6 +183,15 @@ EXAMPLES = r"""
     required_names:
       - mail.example.org
       - smtp.example.org
+
+- name: Install a certificate from a CA on the controller, and that CA's certificate as the host's trust anchor
+  postmaster.tls.certificate_install:
+    dest: /etc/postmaster-tls/mail/rsa/live
+    certificate_content: "{{ signed.certificate }}"
+    privatekey_path: /etc/postmaster-tls/mail/rsa/privkey.pem
+    trust_anchors_content: "{{ lookup('ansible.builtin.file', '/srv/ca/ca.pem') }}"
+    trust_anchors_path: /etc/postmaster-tls/ca.pem
+    required_names: [mail.example.org]
 
 - name: Install a commercial certificate with its intermediates, readable by the ssl-cert group
   postmaster.tls.certificate_install:
@@ -225,7 +245,9 @@ files:
     fullchain: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
     combined: /etc/postmaster-tls/mail/rsa/live/combined.pem
 changed_files:
-  description: Names of the files whose content or mode/owner/group changed (or would, in check mode).
+  description:
+    - Names of the files whose content or mode/owner/group changed (or would, in check mode).
+    - V(trust_anchors) stands for the file at O(trust_anchors_path) when O(trust_anchors_content) is installed there.
   returned: always
   type: list
   elements: str
@@ -283,6 +305,13 @@ trust_anchor:
       description: The file or directory the anchor came from.
       type: str
   sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", source: /etc/ssl/certs/ca-certificates.crt}
+trust_anchors_installed:
+  description:
+    - V(true) when O(trust_anchors_path) holds O(trust_anchors_content) after this run (in check mode - already holds it),
+      so that a later task may use that file as its trust anchor.
+  returned: success
+  type: bool
+  sample: true
 dropped:
   description: Certificates given as chain material that were left out, and why.
   returned: success, except in check mode when an input does not exist yet
@@ -322,6 +351,7 @@ def argument_spec() -> dict:
         "privatekey_path": {"type": "path", "required": True},
         "privatekey_passphrase": {"type": "str", "no_log": True},
         "trust_anchors_path": {"type": "path"},
+        "trust_anchors_content": {"type": "str"},
         "include_root": {"type": "bool", "default": False},
         "required_names": {"type": "list", "elements": "str", "default": []},
         "min_days_remaining": {"type": "int", "default": 14},

@@ -39,8 +39,9 @@ attributes:
     details:
       - Check mode makes the same decision as a real run and fails in the same cases. It does not generate a key,
         so RV(spki_sha256) and RV(fingerprints) are not returned when a key would be created or replaced.
-      - When the key's directory does not exist yet, check mode warns and predicts a new key, because an earlier
-        task that creates the directory does not create it in check mode.
+      - When the key's directory does not exist yet, check mode predicts a new key - with O(directory_mode) also the
+        new directories (RV(directories)); without it, it warns, because an earlier task that creates the directory
+        does not create it in check mode.
   diff_mode:
     support: full
     details:
@@ -55,7 +56,7 @@ attributes:
 options:
   path:
     description:
-      - Path of the private key file. The directory must exist.
+      - Path of the private key file. The directory must exist, unless O(directory_mode) is set.
       - The collection's roles use C(/etc/postmaster-tls/<cert_name>/<rsa|ecdsa>/privkey.pem).
     type: path
     required: true
@@ -130,6 +131,17 @@ options:
       - Modes that give other users any access (the last digit not 0) are refused.
     type: raw
     default: '0600'
+  directory_mode:
+    description:
+      - Keep the key's directory too - create it (and every missing parent, like C(ansible.builtin.file state=directory))
+        with this mode, O(owner) and O(group), and correct an existing key directory that differs. Parents that exist
+        are left as they are.
+      - Saves the separate directory task before the key (one round trip per key on every run); the directory is
+        created just before the key is written, so a refused request leaves no empty directory behind.
+      - Modes that let the group or other users write (and so replace the key) are refused. Use V('0700'), or
+        V('0750') with O(group) so that the group can reach a key of mode V('0640').
+      - Not set (the default) - the directory must exist and is not touched.
+    type: raw
 seealso:
   - module: postmaster.tls.csr
     description: Make a certificate signing request for the key.
@@ -165,6 +177,8 @@ EXAMPLES = r"""
     mode: "0640"
     owner: root
     group: ssl-cert
+    # The directory too (missing levels created 0750 root:ssl-cert): no separate file task.
+    directory_mode: "0750"
 
 - name: Keep the key encrypted with a passphrase from the vault
   postmaster.tls.private_key:
@@ -230,6 +244,12 @@ reason:
   returned: success
   type: str
   sample: the key in /etc/postmaster-tls/mail.example.org/rsa/privkey.pem is RSA 3072-bit as asked
+directories:
+  description: The directories created or corrected for O(directory_mode) (in check mode, that would be), outermost first.
+  returned: success, when O(directory_mode) is set
+  type: list
+  elements: str
+  sample: [/etc/postmaster-tls/mail.example.org, /etc/postmaster-tls/mail.example.org/ecdsa]
 backup_file:
   description: Path of the backup of the previous file.
   returned: when O(backup=true) and an existing file was replaced
@@ -251,6 +271,7 @@ def argument_spec() -> dict:
         passphrase=dict(type="str", no_log=True),
         cipher=dict(type="str", choices=list(_keys.CIPHERS)),
         regenerate=dict(type="str", default=_keys.DEFAULT_POLICY, choices=list(_keys.POLICIES)),
+        directory_mode=dict(type="raw"),
     )
     return spec
 

@@ -203,3 +203,77 @@ def test_reload_flags_are_raised_before_a_change_and_only_then(run_module, setup
     # A refused install raises nothing: there is nothing new to load.
     refused = run_module(certificate_install.main, _args(setup, reload_flags=flags, required_names=["a.b.example.org"]))
     assert refused["failed"] and not any(os.path.exists(flag) for flag in flags)
+
+
+def _anchor_args(setup, pki, anchors_dest, **extra):
+    """The local-CA way: the CA certificate comes as text and is installed on the host with the four files."""
+    return _args(setup, trust_anchors_path=anchors_dest, trust_anchors_content=pki.pem(setup["root"]).decode(), **extra)
+
+
+def test_trust_anchors_content_is_checked_and_installed_with_the_files(run_module, setup, pki, tmp_path):
+    anchors_dest = str(tmp_path / "etc" / "ca.pem")
+    dest = setup["paths"]["dest"]
+    check = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest), check_mode=True, diff=True)
+    assert check["changed"] and check["changed_files"] == [*NAMES, "trust_anchors"]
+    assert check["trust_anchors_installed"] is False  # not there yet: nothing may use it in check mode
+    assert f"{anchors_dest} (mode -)" in check["diff"]["before"] and "CN=Test Root CA" in check["diff"]["after"]
+    assert not os.path.exists(anchors_dest) and not os.path.exists(dest)
+
+    applied = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
+    assert applied["changed"] and applied["trust_anchors_installed"] is True
+    assert applied["trust_anchor"]["source"] == anchors_dest
+    with open(anchors_dest, "rb") as handle:
+        assert handle.read() == pki.pem(setup["root"])
+    assert stat.S_IMODE(os.stat(anchors_dest).st_mode) == 0o644
+
+    # Same meaning in other bytes (no trailing newline, CRLF) is no change.
+    text = pki.pem(setup["root"]).decode().replace("\n", "\r\n").rstrip()
+    again = run_module(certificate_install.main, _args(setup, trust_anchors_path=anchors_dest, trust_anchors_content=text))
+    assert not again["changed"] and again["trust_anchors_installed"] is True
+    assert run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest), check_mode=True)["trust_anchors_installed"] is True
+
+
+def test_a_new_ca_certificate_alone_changes_only_the_anchors_file_and_raises_no_reload_flag(run_module, setup, pki, tmp_path):
+    anchors_dest = str(tmp_path / "ca.pem")
+    flag = str(tmp_path / "run" / "postfix.reload")
+    run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
+    before = _snapshot(setup["paths"]["dest"])
+    # The same root plus another CA (a CA bundle that grew): the served files stay, the anchors file changes.
+    extra = pki.cert("Second Root CA", pki.key("second-root"), ca=True)
+    grown = (pki.pem(setup["root"]) + pki.pem(extra)).decode()
+    result = run_module(certificate_install.main, _args(setup, trust_anchors_path=anchors_dest, trust_anchors_content=grown,
+                                                        reload_flags=[flag]))
+    assert result["changed"] and result["changed_files"] == ["trust_anchors"]
+    assert _snapshot(setup["paths"]["dest"]) == before
+    assert not os.path.exists(flag)
+
+
+def test_trust_anchors_content_that_the_chain_does_not_reach_is_refused_and_nothing_written(run_module, setup, pki, tmp_path):
+    anchors_dest = str(tmp_path / "ca.pem")
+    other = pki.cert("Other Root CA", pki.key("other-root"), ca=True)
+    result = run_module(certificate_install.main, _args(setup, trust_anchors_path=anchors_dest, trust_anchors_content=pki.pem(other).decode()))
+    assert result["failed"] and result["check"] == "trust anchor"
+    assert not os.path.exists(anchors_dest) and not os.path.exists(setup["paths"]["dest"])
+    broken = run_module(certificate_install.main, _args(setup, trust_anchors_path=anchors_dest,
+                                                        trust_anchors_content="-----BEGIN CERTIFICATE-----\nAAAA\n"))
+    assert broken["failed"] and "trust_anchors_content" in broken["msg"]
+
+
+def test_failed_anchors_write_rolls_back_the_four_files(run_module, setup, pki, monkeypatch, tmp_path):
+    anchors_dest = str(tmp_path / "ca.pem")
+    run_module(certificate_install.main, _args(setup))
+    before = _snapshot(setup["paths"]["dest"])
+    new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
+                        sans=["mail.example.org"], eku=["serverAuth"], days=200)
+    pki.write("in/leaf.pem", new_leaf)
+    real_write = _fileio.atomic_write
+
+    def failing_write(module, path, content, **kwargs):
+        if path == anchors_dest:
+            raise _fileio.FileIOError(f"cannot write {path}: Read-only file system; the previous file is unchanged")
+        return real_write(module, path, content, **kwargs)
+
+    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    result = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
+    assert result["failed"] and "were restored" in result["msg"] and "Read-only" in result["msg"]
+    assert _snapshot(setup["paths"]["dest"]) == before and not os.path.exists(anchors_dest)

@@ -173,6 +173,8 @@ def test_mode_and_group_changes_are_changes(tmp_path, run):
         ({"type": "ecdsa", "size": 4096}, "size=4096 applies to type=rsa only"),
         ({"type": "ed25519", "curve": "secp256r1"}, "curve=secp256r1 applies to type=ecdsa only"),
         ({"mode": "0644"}, "lets every user read"),
+        ({"directory_mode": "0770"}, "directory_mode 0770 lets other users replace the private key"),
+        ({"directory_mode": "rwx"}, "directory_mode: mode 'rwx' is not an octal mode"),
     ],
 )
 def test_bad_options_fail_before_touching_the_file(tmp_path, args, message, run):
@@ -257,3 +259,55 @@ def test_unexpected_errors_name_only_their_type(monkeypatch, tmp_path, run):
     assert result["msg"] == f"unexpected error while handling {path}: ValueError"
     assert "bad key material" not in result["msg"]
     assert PASSPHRASE not in result.text
+
+
+def test_directory_mode_creates_the_missing_directories_only_when_the_key_is_written(tmp_path, run):
+    path = tmp_path / "etc" / "mail.example.org" / "ecdsa" / "privkey.pem"
+    args = {"path": str(path), "type": "ecdsa", "directory_mode": "0750"}
+    predicted = run(args, check_mode=True)
+    expected = [str(tmp_path / "etc"), str(tmp_path / "etc" / "mail.example.org"), str(path.parent)]
+    # Predicted without a warning: this task makes the directory itself.
+    assert predicted["changed"] is True and predicted["directories"] == expected and predicted["warnings"] == []
+    assert predicted["diff"]["before"]["directory"] == {"path": str(path.parent), "state": "absent"}
+    assert predicted["diff"]["after"]["directory"]["mode"] == "0750"
+    assert not (tmp_path / "etc").exists()
+
+    created = run(args)
+    assert created["changed"] is True and created["generated"] is True and created["directories"] == expected
+    assert [stat.S_IMODE(os.stat(d).st_mode) for d in expected] == [0o750, 0o750, 0o750]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+    again = run(args)
+    assert again["changed"] is False and again["directories"] == []
+    assert again["diff"]["before"] == again["diff"]["after"]
+
+
+def test_directory_mode_corrects_the_key_directory_and_keeps_the_key(tmp_path, run):
+    path = tmp_path / "keys" / "privkey.pem"
+    run({"path": str(path), "type": "ecdsa", "directory_mode": "0700"})
+    key = checksum(path)
+    os.chmod(path.parent, 0o755)
+    os.chmod(tmp_path, 0o711)  # an existing parent is not the key's directory: left alone
+    predicted = run({"path": str(path), "type": "ecdsa", "directory_mode": "0700"}, check_mode=True)
+    assert predicted["changed"] is True and predicted["directories"] == [str(path.parent)]
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o755
+    fixed = run({"path": str(path), "type": "ecdsa", "directory_mode": "0700"})
+    assert fixed["changed"] is True and fixed["generated"] is False
+    assert fixed["diff"]["before"]["directory"]["mode"] == "0755" and fixed["diff"]["after"]["directory"]["mode"] == "0700"
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path).st_mode) == 0o711
+    assert checksum(path) == key
+
+
+def test_directory_mode_leaves_nothing_behind_when_the_key_is_refused(tmp_path, run):
+    blocker = tmp_path / "etc"
+    blocker.write_text("a file where a directory should be")
+    in_file = run({"path": str(blocker / "rsa" / "privkey.pem"), "directory_mode": "0750"})
+    assert in_file["failed"] is True and f"{blocker} is not a directory" in in_file["msg"]
+    # A key of another type in an existing directory: refused before the directory is corrected.
+    path = tmp_path / "keys" / "privkey.pem"
+    run({"path": str(path), "type": "ecdsa", "directory_mode": "0700"})
+    os.chmod(path.parent, 0o755)
+    refused = run({"path": str(path), "type": "rsa", "directory_mode": "0700"})
+    assert refused["failed"] is True and "regenerate" in refused["msg"]
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o755
