@@ -53,13 +53,22 @@ setup_venv() {
 # ansible_collections/postmaster/tls tree. ansible-test requires that layout.
 sync_collection() {
   mkdir -p "$COLL"
+  # Two dev.sh commands started together (two Molecule chains) must not sync at the same time: one
+  # would prune while the other writes its file list. The lock goes with the subshell.
+  (
+    flock 9
+    sync_collection_locked
+  ) 9>"$BUILD/.sync.lock"
+}
+
+sync_collection_locked() {
   if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     (cd "$ROOT" && git ls-files -co --exclude-standard -z) |
       rsync -a --delete --from0 --files-from=- "$ROOT/" "$COLL/"
     # rsync --files-from does not delete files that vanished from the list; prune them.
-    (cd "$ROOT" && git ls-files -co --exclude-standard) | sort >"$BUILD/.files"
-    (cd "$COLL" && find . -type f ! -path './tests/output/*' ! -path './.git/*' | sed 's|^\./||' | sort) |
-      comm -13 "$BUILD/.files" - | (cd "$COLL" && xargs -r rm -f)
+    (cd "$ROOT" && git ls-files -co --exclude-standard) | LC_ALL=C sort >"$BUILD/.files"
+    (cd "$COLL" && find . -type f ! -path './tests/output/*' ! -path './.git/*' | sed 's|^\./||' | LC_ALL=C sort) |
+      LC_ALL=C comm -13 "$BUILD/.files" - | (cd "$COLL" && xargs -r rm -f)
   else
     rsync -a --delete --exclude .venv --exclude build --exclude .git "$ROOT/" "$COLL/"
   fi
