@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -628,43 +628,25 @@ def issue_batch(module) -> dict[str, t.Any]:
     module failure when any did).
     """
     params = module.params
-    certificates: dict[str, dict[str, t.Any]] = {}
-    diffs: list[dict[str, str]] = []
-    failed: list[str] = []
+    entries: list[_batch.BatchItem] = []
     seen: set[str] = set()
-    for group in params["batch"]:
-        for path in group["certificates"] or {}:
-            if path in seen:
-                return {"changed": False, "failed": True, "certificates": {},
-                        "msg": f"batch: {path} is listed more than once; every certificate needs its own path"}
-            seen.add(path)
     for group in params["batch"]:
         settings = {key: params[key] if group.get(key) is None else group[key]
                     for key in ("valid_days", "renew_before_days", "force")}
         for path, csr_pem in sorted((group["certificates"] or {}).items()):
-            item = dict(params, batch=None, path=path, csr_path=None, csr_content=csr_pem, **settings)
-            if not isinstance(csr_pem, str) or not csr_pem.strip():
-                outcome: dict[str, t.Any] = {"path": path, "changed": False, "failed": True,
-                                             "msg": f"batch: the CSR for {path} is empty; give the CSR's PEM text"}
-            else:
-                try:
-                    outcome = LeafCertificateBackend(module, params=item).run()
-                except (CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:
-                    outcome = {"path": path, "changed": False, "failed": True, "msg": f"{path}: {exc}"}
-            if "diff" in outcome:
-                diffs.append(outcome.pop("diff"))
-            if outcome.get("failed"):
-                failed.append(path)
-            certificates[path] = outcome
-    result: dict[str, t.Any] = {
-        "changed": any(entry.get("changed") for entry in certificates.values()),
-        "certificates": certificates,
-    }
-    if diffs:
-        result["diff"] = diffs
-    if failed:
-        result["failed"] = True
-        result["msg"] = "; ".join(certificates[path]["msg"] for path in failed)
+            if path in seen:
+                return {"changed": False, "failed": True, "certificates": {},
+                        "msg": f"batch: {path} is listed more than once; every certificate needs its own path"}
+            seen.add(path)
+            entries.append(_batch.BatchItem(path, dict(params, batch=None, path=path, csr_path=None, csr_content=csr_pem, **settings)))
+
+    def one(item: dict[str, t.Any]) -> dict[str, t.Any]:
+        if not isinstance(item["csr_content"], str) or not item["csr_content"].strip():
+            raise CertificateError("the CSR is empty; give the CSR's PEM text")
+        return LeafCertificateBackend(module, params=item).run()
+
+    result = _batch.run(entries, one, expected=(CertificateError, _crypto.PEMError, _fileio.FileIOError), doing="issuing")
+    result["certificates"] = result.pop("outcomes")
     return result
 
 

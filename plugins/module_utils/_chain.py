@@ -521,12 +521,16 @@ class _PlannedFile:
 class InstallBackend:
     """Check everything, then write cert.pem, chain.pem, fullchain.pem and combined.pem atomically."""
 
-    def __init__(self, module) -> None:
+    def __init__(self, module, *, params: dict[str, t.Any] | None = None, anchors_done: dict[tuple[str, bytes], bool] | None = None) -> None:
+        """``params`` - one item of a batch instead of the module's parameters. ``anchors_done`` - trust anchors files
+        that earlier items of the same batch already installed (path and content: installed), so each is planned,
+        written and shown in the diff once."""
         self.module = module
-        self.params = module.params
-        self.dest: str = module.params["dest"]
+        self.params = module.params if params is None else params
+        self.dest: str = self.params["dest"]
         self.now = _crypto.utcnow()
         self.missing: list[str] = []
+        self.anchors_done = {} if anchors_done is None else anchors_done
 
     # -- inputs ---------------------------------------------------------------------------------
     def _read(self, path: str, what: str) -> bytes | None:
@@ -593,13 +597,20 @@ class InstallBackend:
             return None
         return path, b"".join(pem(cert) for cert in self._certs(content.encode("utf-8"), "trust_anchors_content"))
 
+    def _start_anchors(self) -> tuple[tuple[str, bytes] | None, bool | None]:
+        """The anchors file this run plans, or (when an earlier batch item has it already) none and that item's outcome."""
+        anchors_file = self._anchors_file()
+        if anchors_file is not None and anchors_file in self.anchors_done:
+            return None, self.anchors_done[anchors_file]
+        return anchors_file, None
+
     # -- plan and write -------------------------------------------------------------------------
     def _plan(self, contents: dict[str, bytes], private_key) -> list[_PlannedFile]:
         params = self.params
         secret_mode = _fileio.parse_mode(params["mode"], default=0o600)
         public_mode = _fileio.parse_mode(params["public_mode"], default=0o644)
         files = [(name, os.path.join(self.dest, name), content) for name, content in contents.items()]
-        anchors_file = self._anchors_file()
+        anchors_file, _shared = self._start_anchors()
         if anchors_file:
             files.append((TRUST_ANCHORS_KEY, *anchors_file))
         planned = []
@@ -712,6 +723,11 @@ class InstallBackend:
             "trust_anchors_installed": any(item.name == TRUST_ANCHORS_KEY and not (self.module.check_mode and item.content_changed)
                                            for item in planned),
         }
+        anchors_file, shared = self._start_anchors()
+        if shared is not None:
+            result["trust_anchors_installed"] = shared
+        elif anchors_file is not None:
+            self.anchors_done[anchors_file] = result["trust_anchors_installed"]
         if backups:
             result["backup_files"] = backups
         if changed_files:

@@ -58,8 +58,8 @@ options:
   dest:
     description:
       - The directory the four files go into. It is created (mode V('0755')) when missing.
+      - Required unless O(batch) is given.
     type: path
-    required: true
   certificate_path:
     description:
       - The leaf certificate (PEM). When the file holds more certificates (a full chain), the others
@@ -84,8 +84,8 @@ options:
   privatekey_path:
     description:
       - The private key of the leaf certificate. C(combined.pem) carries it as it is stored.
+      - Required unless O(batch) is given.
     type: path
-    required: true
   privatekey_passphrase:
     description:
       - Passphrase of O(privatekey_path), when it is encrypted (Postfix cannot read encrypted keys;
@@ -152,6 +152,47 @@ options:
       - Keep a timestamped copy of every file that is replaced.
     type: bool
     default: false
+  batch:
+    description:
+      - Several certificates in one module run, instead of O(dest) - for example a host's RSA and ECDSA certificates,
+        which a loop would install in one module run (and one round trip) each.
+      - Each item names its O(dest) and O(privatekey_path) and may set its own certificate, chain and trust anchor
+        options; an option an item does not set is the top-level one. O(required_names), O(min_days_remaining),
+        O(include_root), the file options and O(reload_flags) apply to all items.
+      - Each item is checked and installed exactly as a single run would do it, its four files as one atomic set. A
+        problem with one item does not stop the others - it is reported under its O(dest) in RV(installs) (C(failed),
+        C(msg)) with its files unchanged, and the module fails at the end naming every failed item.
+      - Items that install the same trust anchors at the same O(trust_anchors_path) write, and show, that file once.
+    type: list
+    elements: dict
+    suboptions:
+      dest:
+        description: The directory of this item's four files.
+        type: path
+        required: true
+      privatekey_path:
+        description: The private key of this item's certificate.
+        type: path
+        required: true
+      certificate_path:
+        description: This item's certificate file, as O(certificate_path).
+        type: path
+      certificate_content:
+        description: This item's certificate as text, as O(certificate_content).
+        type: str
+      chain_paths:
+        description: This item's chain files, as O(chain_paths).
+        type: list
+        elements: path
+      chain_content:
+        description: This item's chain as text, as O(chain_content).
+        type: str
+      trust_anchors_path:
+        description: As O(trust_anchors_path).
+        type: path
+      trust_anchors_content:
+        description: As O(trust_anchors_content).
+        type: str
   reload_flags:
     description:
       - Empty flag files created (with their directory, mode 0700) before the first of the four files changes - one per
@@ -193,6 +234,21 @@ EXAMPLES = r"""
     trust_anchors_path: /etc/postmaster-tls/ca.pem
     required_names: [mail.example.org]
 
+- name: Install a host's RSA and ECDSA certificates from the controller's CA in one module run
+  postmaster.tls.certificate_install:
+    batch:
+      - dest: /etc/postmaster-tls/mail/rsa/live
+        privatekey_path: /etc/postmaster-tls/mail/rsa/privkey.pem
+        certificate_content: "{{ signed_rsa }}"
+      - dest: /etc/postmaster-tls/mail/ecdsa/live
+        privatekey_path: /etc/postmaster-tls/mail/ecdsa/privkey.pem
+        certificate_content: "{{ signed_ecdsa }}"
+    trust_anchors_content: "{{ lookup('ansible.builtin.file', '/srv/ca/ca.pem') }}"
+    trust_anchors_path: /etc/postmaster-tls/ca.pem
+    required_names: [mail.example.org]
+    reload_flags: [/run/postmaster-tls/postfix.reload, /run/postmaster-tls/dovecot.reload]
+  register: installed_pair
+
 - name: Install a commercial certificate with its intermediates, readable by the ssl-cert group
   postmaster.tls.certificate_install:
     dest: /etc/postmaster-tls/mail/ecdsa/live
@@ -213,14 +269,28 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+installs:
+  description:
+    - With O(batch), the outcome per O(dest), in the order of O(batch) - the same keys as a single install returns
+      (RV(dest), RV(files), RV(changed_files), RV(fingerprint_sha256), RV(spki_sha256), ...), or C(failed) and C(msg)
+      for an item that could not be installed.
+  returned: with O(batch)
+  type: dict
+  sample:
+    /etc/postmaster-tls/mail/rsa/live:
+      dest: /etc/postmaster-tls/mail/rsa/live
+      changed: false
+      changed_files: []
+      spki_sha256: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+      trust_anchors_installed: true
 dest:
   description: The destination directory.
-  returned: always
+  returned: always without O(batch)
   type: str
   sample: /etc/postmaster-tls/mail/rsa/live
 files:
   description: The paths of the four files.
-  returned: always
+  returned: always without O(batch)
   type: dict
   contains:
     cert:
@@ -248,33 +318,33 @@ changed_files:
   description:
     - Names of the files whose content or mode/owner/group changed (or would, in check mode).
     - V(trust_anchors) stands for the file at O(trust_anchors_path) when O(trust_anchors_content) is installed there.
-  returned: always
+  returned: always without O(batch)
   type: list
   elements: str
   sample: [cert.pem, fullchain.pem, combined.pem]
 fingerprint_sha256:
   description: SHA-256 of the leaf certificate (DER), lower-case hex bytes separated by colons.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 3a:7d:...:c1
 spki_sha256:
   description: SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
 not_after:
   description: The end of the leaf's validity, ISO 8601 in UTC.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: '2027-03-01T10:00:00Z'
 days_remaining:
   description: Whole days until RV(not_after).
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: int
   sample: 89
 chain:
   description: The installed certificates in order, leaf first.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
   contains:
@@ -292,7 +362,7 @@ chain:
     - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42"}
 trust_anchor:
   description: The trust anchor the chain reached.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: dict
   contains:
     subject:
@@ -309,12 +379,12 @@ trust_anchors_installed:
   description:
     - V(true) when O(trust_anchors_path) holds O(trust_anchors_content) after this run (in check mode - already holds it),
       so that a later task may use that file as its trust anchor.
-  returned: success
+  returned: success without O(batch)
   type: bool
   sample: true
 dropped:
   description: Certificates given as chain material that were left out, and why.
-  returned: success, except in check mode when an input does not exist yet
+  returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
   contains:
@@ -338,17 +408,21 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio
+
+# What an item of batch may set for itself; every other option is the module's.
+BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
+                 "trust_anchors_path", "trust_anchors_content")
 
 
 def argument_spec() -> dict:
     return {
-        "dest": {"type": "path", "required": True},
+        "dest": {"type": "path"},
         "certificate_path": {"type": "path"},
         "certificate_content": {"type": "str"},
         "chain_paths": {"type": "list", "elements": "path", "default": []},
         "chain_content": {"type": "str"},
-        "privatekey_path": {"type": "path", "required": True},
+        "privatekey_path": {"type": "path"},
         "privatekey_passphrase": {"type": "str", "no_log": True},
         "trust_anchors_path": {"type": "path"},
         "trust_anchors_content": {"type": "str"},
@@ -361,17 +435,45 @@ def argument_spec() -> dict:
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
+        "batch": {"type": "list", "elements": "dict", "options": {
+            "dest": {"type": "path", "required": True},
+            "privatekey_path": {"type": "path", "required": True},
+            "certificate_path": {"type": "path"},
+            "certificate_content": {"type": "str"},
+            "chain_paths": {"type": "list", "elements": "path"},
+            "chain_content": {"type": "str"},
+            "trust_anchors_path": {"type": "path"},
+            "trust_anchors_content": {"type": "str"},
+        }},
     }
+
+
+def install_batch(module: AnsibleModule) -> None:
+    """Every item checked and installed as a single run would do it; the trust anchors file once per path."""
+    anchors_done: dict = {}
+
+    def one(params: dict) -> dict:
+        if bool(params["certificate_path"]) == bool(params["certificate_content"]):
+            raise _chain.ChainError("give exactly one of certificate_path and certificate_content")
+        return _chain.InstallBackend(module, params=params, anchors_done=anchors_done).run()
+
+    _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one,
+                       expected=(_chain.ChainError, _crypto.PEMError, _fileio.FileIOError), doing="installing into")
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("certificate_path", "certificate_content")],
-        required_one_of=[("certificate_path", "certificate_content")],
+        mutually_exclusive=[("certificate_path", "certificate_content"), ("dest", "batch")],
+        required_one_of=[("dest", "batch")],
+        required_by={"dest": ("privatekey_path",)},
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    if module.params["batch"] is not None:
+        install_batch(module)
+    if not (module.params["certificate_path"] or module.params["certificate_content"]):
+        module.fail_json(msg="one of the following is required: certificate_path, certificate_content")
     try:
         result = _chain.InstallBackend(module).run()
     except _chain.InstallCheckError as exc:

@@ -51,14 +51,35 @@ options:
     description:
       - Path of the CSR file (PEM). The directory must exist.
       - The collection's roles use C(/etc/postmaster-tls/<cert_name>/<rsa|ecdsa>/request.csr).
+      - Required unless O(batch) is given.
     type: path
-    required: true
   privatekey_path:
     description:
       - Path of the private key to make the CSR for, in any PEM or DER flavour (PKCS#1, SEC1, PKCS#8).
       - RSA keys below 2048 bits and keys other than RSA, ECDSA, Ed25519 and Ed448 are refused.
+      - Required unless O(batch) is given.
     type: path
-    required: true
+  batch:
+    description:
+      - Several CSRs for the same names in one module run, instead of O(path) and O(privatekey_path) - for example
+        one for a host's RSA key and one for its ECDSA key, which a loop would make in one module run (and one round
+        trip) each.
+      - Each item names its O(path) and O(privatekey_path); every other option (the subject, the names, the
+        extensions, O(privatekey_passphrase), the file options) applies to all items.
+      - Each CSR is decided exactly as a single one would be. A problem with one CSR does not stop the others - it is
+        reported under that path in RV(requests) (C(failed), C(msg)), and the module fails at the end naming every
+        failed path.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path of this CSR file.
+        type: path
+        required: true
+      privatekey_path:
+        description: The private key of this CSR.
+        type: path
+        required: true
   privatekey_passphrase:
     description:
       - Passphrase of an encrypted private key. A wrong or missing passphrase fails before anything is written.
@@ -181,6 +202,17 @@ EXAMPLES = r"""
       - email:postmaster@example.org
     digest: sha384
 
+- name: CSRs for a host's RSA and ECDSA keys in one module run
+  postmaster.tls.csr:
+    batch:
+      - path: /etc/postmaster-tls/mail.example.org/rsa/request.csr
+        privatekey_path: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem
+      - path: /etc/postmaster-tls/mail.example.org/ecdsa/request.csr
+        privatekey_path: /etc/postmaster-tls/mail.example.org/ecdsa/privkey.pem
+    common_name: mail.example.org
+    subject_alt_names: [mail.example.org, smtp.example.org]
+  register: mail_csrs
+
 - name: CSR that also allows the certificate as an SMTP client certificate
   postmaster.tls.csr:
     path: /etc/postmaster-tls/relay.example.org/rsa/request.csr
@@ -190,25 +222,38 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+requests:
+  description:
+    - With O(batch), the outcome per CSR path, in the order of O(batch) - the same keys as a single CSR returns
+      (RV(path), RV(csr), RV(subject), RV(privatekey_matches), ...), or C(failed) and C(msg) for a CSR that could
+      not be made.
+  returned: with O(batch)
+  type: dict
+  sample:
+    /etc/postmaster-tls/mail.example.org/rsa/request.csr:
+      path: /etc/postmaster-tls/mail.example.org/rsa/request.csr
+      changed: false
+      subject: CN=mail.example.org
+      csr: "-----BEGIN CERTIFICATE REQUEST-----\nMIIC...\n-----END CERTIFICATE REQUEST-----\n"
 path:
   description: Path of the CSR file.
-  returned: success
+  returned: success without O(batch)
   type: str
   sample: /etc/postmaster-tls/mail.example.org/rsa/request.csr
 subject:
   description: The CSR's subject as an RFC 4514 string.
-  returned: success
+  returned: success without O(batch)
   type: str
   sample: CN=mail.example.org,O=Example Ltd,C=DE
 subject_alt_names:
   description: The CSR's subject alternative names, as C(DNS:name), C(IP:address) or C(email:address).
-  returned: success
+  returned: success without O(batch)
   type: list
   elements: str
   sample: ["DNS:mail.example.org", "DNS:mx1.example.org", "IP:192.0.2.25"]
 csr:
   description: The CSR in PEM form (public data), as written (in check mode, as it would be written).
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: str
   sample: "-----BEGIN CERTIFICATE REQUEST-----\nMIIC...\n-----END CERTIFICATE REQUEST-----\n"
 privatekey_matches:
@@ -216,39 +261,39 @@ privatekey_matches:
     - Whether the CSR at O(path) after the run (in check mode, the CSR that would be there) is for the key at
       O(privatekey_path), and its signature verifies with that key. It is checked again on the result, as a
       self-check.
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: bool
   sample: true
 spki_sha256:
   description: Hex SHA-256 of the key's DER SubjectPublicKeyInfo, which is the data of a DANE TLSA C(3 1 1) record.
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: str
   sample: 8a1f0c9e3b2d4a5f6e7d8c9b0a1f2e3d4c5b6a7980f1e2d3c4b5a69788f9e0d1
 digest:
   description: The hash the CSR is signed with (V(null) for Ed25519 and Ed448 keys).
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: str
   sample: sha256
 key_usage:
   description: The key usages the CSR asks for.
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: list
   elements: str
   sample: [digitalSignature, keyEncipherment]
 extended_key_usage:
   description: The extended key usages the CSR asks for (names, or dotted OIDs for unnamed ones).
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: list
   elements: str
   sample: [serverAuth]
 ocsp_must_staple:
   description: Whether the CSR asks for OCSP must-staple.
-  returned: success, except in check mode when the private key does not exist yet
+  returned: success without O(batch), except in check mode when the private key does not exist yet
   type: bool
   sample: false
 reasons:
   description: Why a new CSR was written (in check mode, would be). Empty when the existing CSR was kept.
-  returned: success
+  returned: success without O(batch)
   type: list
   elements: str
   sample: ["subject alternative names differ (missing DNS:imap.example.org)"]
@@ -261,13 +306,18 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _csr, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _csr, _fileio, _keys
 
 
 def argument_spec() -> dict:
     spec = _fileio.file_argument_spec(mode="0644")
+    spec["path"] = {"type": "path"}
     spec.update(
-        privatekey_path=dict(type="path", required=True),
+        privatekey_path=dict(type="path"),
+        batch=dict(type="list", elements="dict", options={
+            "path": {"type": "path", "required": True},
+            "privatekey_path": {"type": "path", "required": True},
+        }),
         privatekey_passphrase=dict(type="str", no_log=True),
         common_name=dict(type="str"),
         add_cn_to_san=dict(type="bool", default=True),
@@ -288,10 +338,16 @@ def argument_spec() -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_one_of=[("common_name", "subject_alt_names")],
+        required_one_of=[("common_name", "subject_alt_names"), ("path", "batch")],
+        mutually_exclusive=[("path", "batch"), ("privatekey_path", "batch")],
+        required_by={"path": ("privatekey_path",)},
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    if module.params["batch"] is not None:
+        _batch.exit_module(module, key="path", per_item=("path", "privatekey_path"), result_key="requests",
+                           one=lambda params: _csr.ensure_csr(module, _csr.CsrRequest.from_params(params)),
+                           expected=(_csr.CsrError,), doing="making")
     with _keys.failing_without_secrets(module, expected=_csr.CsrError, doing="making"):
         result = _csr.ensure_csr(module, _csr.CsrRequest.from_params(module.params))
     module.exit_json(**result)

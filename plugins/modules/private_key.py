@@ -58,8 +58,8 @@ options:
     description:
       - Path of the private key file. The directory must exist, unless O(directory_mode) is set.
       - The collection's roles use C(/etc/postmaster-tls/<cert_name>/<rsa|ecdsa>/privkey.pem).
+      - Required unless O(batch) is given.
     type: path
-    required: true
   type:
     description:
       - The key algorithm.
@@ -131,6 +131,34 @@ options:
       - Modes that give other users any access (the last digit not 0) are refused.
     type: raw
     default: '0600'
+  batch:
+    description:
+      - Several keys in one module run, instead of O(path) - for example a host's RSA and ECDSA keys, which a loop
+        would make in one module run (and one round trip) each.
+      - Each item names its O(path) and its own O(type), O(size) and O(curve) (the top-level O(type), O(size) and
+        O(curve) do not apply); every other option applies to all items.
+      - Each key is decided exactly as a single one would be. A problem with one key does not stop the others - it is
+        reported under that path in RV(private_keys) (C(failed), C(msg)), and the module fails at the end naming every
+        failed path.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path of this key file.
+        type: path
+        required: true
+      type:
+        description: The key algorithm of this key, as O(type).
+        type: str
+        choices: [rsa, ecdsa, ed25519]
+        default: rsa
+      size:
+        description: Size of this RSA key, as O(size).
+        type: int
+      curve:
+        description: Curve of this ECDSA key, as O(curve).
+        type: str
+        choices: [secp256r1, secp384r1]
   directory_mode:
     description:
       - Keep the key's directory too - create it (and every missing parent, like C(ansible.builtin.file state=directory))
@@ -180,6 +208,18 @@ EXAMPLES = r"""
     # The directory too (missing levels created 0750 root:ssl-cert): no separate file task.
     directory_mode: "0750"
 
+- name: A host's RSA and ECDSA keys in one module run, with their directories
+  postmaster.tls.private_key:
+    batch:
+      - {path: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem, type: rsa, size: 3072}
+      - {path: /etc/postmaster-tls/mail.example.org/ecdsa/privkey.pem, type: ecdsa}
+    directory_mode: "0750"
+  register: mail_keys
+
+- name: Show the DANE TLSA 3 1 1 data of both keys
+  ansible.builtin.debug:
+    msg: "{{ mail_keys.private_keys.values() | map(attribute='spki_sha256') | list }}"
+
 - name: Keep the key encrypted with a passphrase from the vault
   postmaster.tls.private_key:
     path: /etc/postmaster-tls/ca/ca.key
@@ -196,14 +236,29 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+private_keys:
+  description:
+    - With O(batch), the outcome per key path, in the order of O(batch) - the same keys as a single key returns
+      (RV(path), RV(type), RV(key_size), RV(spki_sha256), RV(generated), RV(reason), ...), or C(failed) and C(msg)
+      for a key that could not be made.
+  returned: with O(batch)
+  type: dict
+  sample:
+    /etc/postmaster-tls/mail.example.org/rsa/privkey.pem:
+      path: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem
+      changed: false
+      type: rsa
+      key_size: 3072
+      generated: false
+      spki_sha256: 8a1f0c9e3b2d4a5f6e7d8c9b0a1f2e3d4c5b6a7980f1e2d3c4b5a69788f9e0d1
 path:
   description: Path of the key file.
-  returned: success
+  returned: success without O(batch)
   type: str
   sample: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem
 type:
   description: Type of the key (of the asked key in check mode when one would be created).
-  returned: success
+  returned: success without O(batch)
   type: str
   sample: rsa
 key_size:
@@ -211,7 +266,7 @@ key_size:
     - Size of the key in bits (for ECDSA the curve's size, for Ed25519 V(256)).
     - Named C(key_size) because Ansible sets C(size) to the file's size in bytes in the result of every module that
       returns a C(path), together with C(mode), C(owner), C(group), C(uid), C(gid) and C(state).
-  returned: success
+  returned: success without O(batch)
   type: int
   sample: 3072
 curve:
@@ -222,12 +277,12 @@ curve:
 spki_sha256:
   description:
     - Hex SHA-256 of the DER SubjectPublicKeyInfo of the key. This is the data of a DANE TLSA C(3 1 1) record.
-  returned: success, except in check mode when a key would be created or replaced
+  returned: success without O(batch), except in check mode when a key would be created or replaced
   type: str
   sample: 8a1f0c9e3b2d4a5f6e7d8c9b0a1f2e3d4c5b6a7980f1e2d3c4b5a69788f9e0d1
 fingerprints:
   description: Fingerprints of the public key (DER SubjectPublicKeyInfo), by hash, as colon-separated hex.
-  returned: success, except in check mode when a key would be created or replaced
+  returned: success without O(batch), except in check mode when a key would be created or replaced
   type: dict
   sample:
     sha256: "8a:1f:0c:9e:3b:2d:4a:5f:6e:7d:8c:9b:0a:1f:2e:3d:4c:5b:6a:79:80:f1:e2:d3:c4:b5:a6:97:88:f9:e0:d1"
@@ -236,17 +291,17 @@ generated:
   description:
     - Whether a new key was generated (in check mode, would be). When V(true) after a replacement, DANE TLSA records
       that pin the old key no longer match.
-  returned: success
+  returned: success without O(batch)
   type: bool
   sample: false
 reason:
   description: Why the module did what it did, in words.
-  returned: success
+  returned: success without O(batch)
   type: str
   sample: the key in /etc/postmaster-tls/mail.example.org/rsa/privkey.pem is RSA 3072-bit as asked
 directories:
   description: The directories created or corrected for O(directory_mode) (in check mode, that would be), outermost first.
-  returned: success, when O(directory_mode) is set
+  returned: success without O(batch), when O(directory_mode) is set
   type: list
   elements: str
   sample: [/etc/postmaster-tls/mail.example.org, /etc/postmaster-tls/mail.example.org/ecdsa]
@@ -259,11 +314,12 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio, _keys
 
 
 def argument_spec() -> dict:
     spec = _fileio.file_argument_spec(mode="0600")
+    spec["path"] = {"type": "path"}
     spec.update(
         type=dict(type="str", default="rsa", choices=list(_keys.KEY_TYPES)),
         size=dict(type="int"),
@@ -272,6 +328,12 @@ def argument_spec() -> dict:
         cipher=dict(type="str", choices=list(_keys.CIPHERS)),
         regenerate=dict(type="str", default=_keys.DEFAULT_POLICY, choices=list(_keys.POLICIES)),
         directory_mode=dict(type="raw"),
+        batch=dict(type="list", elements="dict", options={
+            "path": {"type": "path", "required": True},
+            "type": {"type": "str", "default": "rsa", "choices": list(_keys.KEY_TYPES)},
+            "size": {"type": "int"},
+            "curve": {"type": "str", "choices": list(_keys.CURVES)},
+        }),
     )
     return spec
 
@@ -280,9 +342,17 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
         required_by={"cipher": ("passphrase",)},
+        required_one_of=[("path", "batch")],
+        mutually_exclusive=[("path", "batch")],
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    if module.params["batch"] is not None:
+        # An item's type, size and curve are its own: the top-level ones do not mix in.
+        _batch.exit_module(module, key="path", per_item=("path", "type", "size", "curve"), result_key="private_keys",
+                           params=dict(module.params, size=None, curve=None),
+                           one=lambda params: _keys.ensure_private_key(module, _keys.KeyRequest.from_params(params)),
+                           expected=(_keys.PrivateKeyError,), doing="handling")
     with _keys.failing_without_secrets(module, expected=_keys.PrivateKeyError, doing="handling"):
         result = _keys.ensure_private_key(module, _keys.KeyRequest.from_params(module.params))
     module.exit_json(**result)

@@ -96,3 +96,24 @@ def test_reload_pending_follows_the_flag_and_check_mode(tmp_path):
     assert stat.S_IMODE(os.stat(os.path.dirname(flag)).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(flag).st_mode) == 0o600
     assert _fileio.reload_pending(flag, check_mode=False, changed=False) is True
+
+
+def test_make_directory_creates_every_missing_level_alike_and_reports_them(tmp_path):
+    target = tmp_path / "a" / "b" / "c"
+    assert _fileio.plan_directory(str(target), mode=0o750) == ([str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(target)], False)
+    made = _fileio.make_directory(str(target), mode=0o750)
+    assert made == [str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(target)]
+    assert {stat.S_IMODE(os.stat(path).st_mode) for path in made} == {0o750}
+    assert _fileio.make_directory(str(target), mode=0o750) == []
+
+
+def test_make_directory_corrects_only_the_target_and_refuses_a_file_in_the_path(tmp_path):
+    target = tmp_path / "keys"
+    target.mkdir(mode=0o755)
+    os.chmod(target, 0o755)
+    assert _fileio.plan_directory(str(target), mode=0o700) == ([], True)
+    assert _fileio.make_directory(str(target), mode=0o700) == [str(target)]
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o700
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(_fileio.FileIOError, match="is not a directory"):
+        _fileio.plan_directory(str(tmp_path / "file" / "sub"), mode=0o700)

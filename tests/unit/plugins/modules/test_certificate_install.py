@@ -277,3 +277,44 @@ def test_failed_anchors_write_rolls_back_the_four_files(run_module, setup, pki, 
     result = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
     assert result["failed"] and "were restored" in result["msg"] and "Read-only" in result["msg"]
     assert _snapshot(setup["paths"]["dest"]) == before and not os.path.exists(anchors_dest)
+
+
+def test_batch_installs_each_item_and_the_shared_anchors_once(run_module, setup, pki, tmp_path):
+    anchors_dest = str(tmp_path / "ca.pem")
+    paths = setup["paths"]
+    second_key = pki.key("second-leaf")
+    second_leaf = pki.cert("mail.example.org", second_key, issuer=setup["intermediate"], issuer_key=setup["int_key"],
+                           sans=["mail.example.org"], eku=["serverAuth"], days=200)
+    second_key_path = pki.write("in/second.key", second_key)
+    batch = [
+        {"dest": paths["dest"], "privatekey_path": paths["key"], "certificate_path": paths["leaf"]},
+        {"dest": str(tmp_path / "second"), "privatekey_path": second_key_path, "certificate_content": pki.pem(second_leaf).decode()},
+    ]
+    args = {"batch": batch, "chain_paths": [paths["chain"]], "required_names": ["mail.example.org"],
+            "trust_anchors_path": anchors_dest, "trust_anchors_content": pki.pem(setup["root"]).decode()}
+    check = run_module(certificate_install.main, args, check_mode=True, diff=True)
+    first, second = check["installs"].values()
+    assert first["changed_files"] == [*NAMES, "trust_anchors"] and second["changed_files"] == list(NAMES)
+    assert len(check["diff"]) == 2 and not os.path.exists(anchors_dest)
+
+    applied = run_module(certificate_install.main, args)
+    assert applied["changed"] is True and [i["trust_anchors_installed"] for i in applied["installs"].values()] == [True, True]
+    assert _snapshot(str(tmp_path / "second"))["cert.pem"] == (pki.pem(second_leaf), 0o644)
+    assert os.path.exists(anchors_dest)
+    again = run_module(certificate_install.main, args)
+    assert again["changed"] is False and all(i["changed_files"] == [] for i in again["installs"].values())
+
+
+def test_batch_item_refused_leaves_its_files_and_installs_the_others(run_module, setup, pki, tmp_path):
+    paths = setup["paths"]
+    batch = [
+        {"dest": str(tmp_path / "wrong-key"), "privatekey_path": pki.write("in/other.key", pki.key("other")), "certificate_path": paths["leaf"]},
+        {"dest": paths["dest"], "privatekey_path": paths["key"], "certificate_path": paths["leaf"]},
+        {"dest": str(tmp_path / "no-cert"), "privatekey_path": paths["key"]},
+    ]
+    result = run_module(certificate_install.main, {"batch": batch, "chain_paths": [paths["chain"]], "trust_anchors_path": paths["root"]})
+    assert result["failed"] is True
+    assert result["installs"][str(tmp_path / "wrong-key")]["failed"] is True and not os.path.exists(tmp_path / "wrong-key")
+    assert "give exactly one of certificate_path and certificate_content" in result["installs"][str(tmp_path / "no-cert")]["msg"]
+    assert result["installs"][paths["dest"]]["changed"] is True and set(_snapshot(paths["dest"])) == set(NAMES)
+    assert str(tmp_path / "wrong-key") in result["msg"] and str(tmp_path / "no-cert") in result["msg"]

@@ -239,3 +239,33 @@ def test_expected_errors_keep_their_message_unexpected_ones_only_their_type(monk
     monkeypatch.setattr(csr_module._csr, "ensure_csr", explode)
     result = run(args)
     assert result["msg"] == f"unexpected error while making {args['path']}: KeyError"
+
+
+def test_batch_makes_a_csr_per_key_for_the_same_names(tmp_path, run):
+    items = []
+    for kind, key in (("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048)), ("ecdsa", ec.generate_private_key(ec.SECP256R1()))):
+        (tmp_path / kind).mkdir()
+        write_key(tmp_path / kind / "privkey.pem", key)
+        items.append({"path": str(tmp_path / kind / "request.csr"), "privatekey_path": str(tmp_path / kind / "privkey.pem")})
+    args = {"batch": items, "common_name": "mail.example.org", "subject_alt_names": ["smtp.example.org"]}
+    made = run(args)
+    assert made["changed"] is True and list(made["requests"]) == [item["path"] for item in items]
+    for item in items:
+        outcome = made["requests"][item["path"]]
+        request = x509.load_pem_x509_csr(outcome["csr"].encode())
+        assert request.is_signature_valid and outcome["privatekey_matches"] is True
+        assert request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "mail.example.org"
+    assert len(made["diff"]) == 2
+    again = run(args)
+    assert again["changed"] is False and all("csr" in outcome for outcome in again["requests"].values())
+
+    items.append({"path": str(tmp_path / "missing.csr"), "privatekey_path": str(tmp_path / "missing.key")})
+    failed = run(args)
+    assert failed["failed"] is True and failed["msg"].startswith(f"{tmp_path / 'missing.csr'}: ")
+    assert failed["requests"][items[0]["path"]]["changed"] is False
+
+
+def test_batch_and_path_exclude_each_other(tmp_path, run):
+    result = run({"batch": [{"path": str(tmp_path / "a.csr"), "privatekey_path": str(tmp_path / "a.key")}],
+                  "path": str(tmp_path / "b.csr"), "common_name": "mail.example.org"})
+    assert result["failed"] is True and "mutually exclusive" in result["msg"]

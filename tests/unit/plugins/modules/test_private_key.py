@@ -311,3 +311,47 @@ def test_directory_mode_leaves_nothing_behind_when_the_key_is_refused(tmp_path, 
     refused = run({"path": str(path), "type": "rsa", "directory_mode": "0700"})
     assert refused["failed"] is True and "regenerate" in refused["msg"]
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o755
+
+
+def test_batch_makes_every_key_in_one_run_as_single_runs_would(tmp_path, run):
+    rsa_path, ec_path = tmp_path / "name" / "rsa" / "privkey.pem", tmp_path / "name" / "ecdsa" / "privkey.pem"
+    batch = [{"path": str(rsa_path), "type": "rsa", "size": 3072}, {"path": str(ec_path), "type": "ecdsa"}]
+    predicted = run({"batch": batch, "directory_mode": "0750"}, check_mode=True)
+    assert predicted["changed"] is True and list(predicted["private_keys"]) == [str(rsa_path), str(ec_path)]
+    assert len(predicted["diff"]) == 2 and not (tmp_path / "name").exists()
+
+    created = run({"batch": batch, "directory_mode": "0750"})
+    keys = created["private_keys"]
+    assert created["changed"] is True and [k["type"] for k in keys.values()] == ["rsa", "ecdsa"]
+    assert keys[str(rsa_path)]["key_size"] == 3072 and keys[str(ec_path)]["curve"] == "secp256r1"
+    for path in (rsa_path, ec_path):
+        key = serialization.load_pem_private_key(checksum(path), password=None)
+        assert keys[str(path)]["spki_sha256"] == _crypto.spki_sha256(key.public_key())
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "PRIVATE KEY" not in repr(created)
+
+    again = run({"batch": batch, "directory_mode": "0750"})
+    assert again["changed"] is False and [k["changed"] for k in again["private_keys"].values()] == [False, False]
+
+
+def test_batch_item_that_fails_does_not_stop_the_others_and_is_named(tmp_path, run):
+    good, bad = tmp_path / "good.pem", tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    result = run({"batch": [{"path": str(bad), "type": "ecdsa"}, {"path": str(good), "type": "ecdsa"}]})
+    assert result["failed"] is True and result["msg"].startswith(f"{bad}: ")
+    assert result["private_keys"][str(bad)]["failed"] is True
+    assert result["private_keys"][str(good)]["changed"] is True and good.exists()
+    assert bad.read_text() == "not a key"
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ([{"path": "/tmp/pm-a.pem"}, {"path": "/tmp/pm-a.pem"}], "path /tmp/pm-a.pem is listed more than once"),
+        ([{"path": "/tmp/pm-b.pem", "type": "ecdsa", "size": 2048}], "size=2048 applies to type=rsa only"),
+    ],
+)
+def test_batch_refusals(batch, message, run):
+    result = run({"batch": batch})
+    assert result["failed"] is True and message in result["msg"]
+    assert not os.path.exists("/tmp/pm-a.pem") and not os.path.exists("/tmp/pm-b.pem")
