@@ -136,7 +136,7 @@ def get_profile(name: str) -> TLSProfile:
         return PROFILES[name]
     except KeyError:
         raise UnknownProfileError(
-            f"unknown TLS profile {name!r}; choose one of {', '.join(sorted(PROFILES))}"
+            f"unknown TLS profile {name!r}; choose one of {', '.join(PROFILES)} (strictest first)"
         ) from None
 
 

@@ -427,7 +427,7 @@ def argument_spec() -> dict:
         "key_path": {"type": "path", "required": True},
         "alt_cert_path": {"type": "path"},
         "alt_key_path": {"type": "path"},
-        "profile": {"type": "str", "default": _profiles.DEFAULT_PROFILE, "choices": ["modern", "intermediate", "legacy"]},
+        "profile": {"type": "str", "default": _profiles.DEFAULT_PROFILE, "choices": list(_profiles.PROFILES)},
         "dh_path": {"type": "path"},
         "local_names": {
             "type": "list", "elements": "dict", "default": [], "options": pair,

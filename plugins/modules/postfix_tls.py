@@ -474,7 +474,7 @@ SERVICE_STATES = ["present", "absent", "unmanaged"]
 def argument_spec() -> dict:
     return dict(
         config_dir=dict(type="path", default="/etc/postfix"),
-        profile=dict(type="str", default=_profiles.DEFAULT_PROFILE, choices=sorted(_profiles.PROFILES)),
+        profile=dict(type="str", default=_profiles.DEFAULT_PROFILE, choices=list(_profiles.PROFILES)),
         chain_files=dict(type="list", elements="path"),
         security_level=dict(type="str", default="may", choices=list(_postfix.SERVER_SECURITY_LEVELS)),
         opportunistic_min_protocol=dict(type="str", choices=PROTOCOLS),

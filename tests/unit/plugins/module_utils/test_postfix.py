@@ -400,7 +400,7 @@ def test_extra_replaces_modelled_values_and_is_checked():
 def test_empty_chain_files_and_unknown_profiles_are_refused():
     with pytest.raises(_postfix.PostfixError, match="chain_files is empty"):
         _postfix.desired_state(_postfix.Request(chain_files=[]))
-    with pytest.raises(_profiles.UnknownProfileError, match="choose one of intermediate, legacy, modern"):
+    with pytest.raises(_profiles.UnknownProfileError, match="choose one of modern, intermediate, legacy"):
         _postfix.desired_state(_postfix.Request(profile="paranoid"))
 
 

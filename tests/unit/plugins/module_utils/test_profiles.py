@@ -31,7 +31,7 @@ def test_outbound_opportunistic_floor_is_never_strict():
 
 
 def test_unknown_profile_lists_the_choices():
-    with pytest.raises(_profiles.UnknownProfileError, match=r"unknown TLS profile 'strict'; choose one of intermediate, legacy, modern"):
+    with pytest.raises(_profiles.UnknownProfileError, match=r"unknown TLS profile 'strict'; choose one of modern, intermediate, legacy \(strictest first\)"):
         _profiles.get_profile("strict")
 
 
@@ -53,3 +53,10 @@ def test_openssl_understands_every_cipher(name):
 
 def test_postfix_floor_syntax():
     assert _profiles.postfix_protocol_floor("TLSv1.2") == ">=TLSv1.2"
+
+
+def test_postfix_and_dovecot_offer_the_profiles_in_the_same_order():
+    """One table, one order (strictest first) in both modules' choices and in their refusal messages."""
+    from ansible_collections.postmaster.tls.plugins.modules import dovecot_tls, postfix_tls
+
+    assert postfix_tls.argument_spec()["profile"]["choices"] == dovecot_tls.argument_spec()["profile"]["choices"] == ["modern", "intermediate", "legacy"]

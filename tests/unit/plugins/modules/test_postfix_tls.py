@@ -111,7 +111,7 @@ def test_postfix_check_failure_carries_the_command(fake, tmp_path, run_module):
 def test_unknown_profile_is_refused_by_the_argument_spec(fake, tmp_path, run_module):
     result = run_module(postfix_tls.main, args(fake, tmp_path, profile="paranoid"))
     assert result["failed"] is True
-    assert "profile must be one of: intermediate, legacy, modern, got: paranoid" in result["msg"]
+    assert "profile must be one of: modern, intermediate, legacy, got: paranoid" in result["msg"]
 
 
 def test_missing_postfix_is_predicted_in_check_mode_and_fails_for_real(fake, tmp_path, run_module):
