@@ -574,17 +574,24 @@ class Doveconf:
         return {name: parsed.get(names.query_name(name), "") for name in settings}
 
     def check(self, conf: str, *, read_files: bool) -> tuple[list[str], int, str, str]:
-        """Parse the whole configuration; with ``read_files`` also open every ``<file`` / ``*_file`` value.
+        """Parse the whole configuration and check every setting's value, as Dovecot does when it starts;
+        with ``read_files`` also open every ``<file`` / ``*_file`` value.
 
-        Only one harmless value is printed (``-h ssl``): with ``-x`` doveconf would otherwise print the
-        contents of the files it reads, private keys included.
+        Two runs: asked for one harmless value (``-h ssl``), doveconf parses but does not check the values
+        (``ssl_options = bogus`` passes), so a second run prints every setting (``-n``), which checks them
+        all. Its output is never kept (it can hold passwords); the first run is the one with ``-x``, which
+        would print the contents of the files it reads, private keys included.
         """
         argv = [self.doveconf, "-c", conf]
         if read_files:
             argv.append("-x")
         argv += ["-h", "ssl"]
         rc, out, err = self.runner(argv)
-        return argv, rc, out, err
+        if rc != 0:
+            return argv, rc, out, err
+        argv = [self.doveconf, "-c", conf, "-n"]
+        rc, _settings, err = self.runner(argv)
+        return argv, rc, "", err
 
 
 def detect_version(runner: Runner, dovecot: str = "dovecot") -> DovecotVersion:

@@ -359,12 +359,26 @@ def test_doveconf_query_failure_carries_dovecots_message():
     assert info.value.rc == 89
 
 
-def test_doveconf_check_never_prints_file_contents():
-    runner = FakeRunner(lambda argv: (0, "required\n", ""))
+def test_doveconf_check_never_prints_file_contents_and_checks_every_value():
+    runner = FakeRunner(lambda argv: (0, "ssl_key_password = secret\n" if "-n" in argv else "required\n", ""))
+    argv, rc, out, _err = _dovecot.Doveconf(runner).check("/c", read_files=True)
+    # -x (open the files) only where one value is printed; -n (check every value) never with -x, its output dropped.
+    assert runner.calls == [["doveconf", "-c", "/c", "-x", "-h", "ssl"], ["doveconf", "-c", "/c", "-n"]]
+    assert argv == ["doveconf", "-c", "/c", "-n"] and rc == 0 and out == ""
+    runner.calls.clear()
+    _dovecot.Doveconf(runner).check("/c", read_files=False)
+    assert runner.calls == [["doveconf", "-c", "/c", "-h", "ssl"], ["doveconf", "-c", "/c", "-n"]]
+
+
+def test_doveconf_check_reports_a_value_only_the_full_check_refuses():
+    refusal = "doveconf: Fatal: Error in configuration file /c: ssl_options: unknown flag: 'bogus_option'\n"
+    runner = FakeRunner(lambda argv: (89, "", refusal) if "-n" in argv else (0, "required\n", ""))
+    argv, rc, out, err = _dovecot.Doveconf(runner).check("/c", read_files=True)
+    assert (argv, rc, out, err) == (["doveconf", "-c", "/c", "-n"], 89, "", refusal)
+    # A parse error stops at the first run.
+    runner = FakeRunner(lambda argv: (89, "", "doveconf: Fatal: Unknown setting: x\n"))
     argv, rc, _out, _err = _dovecot.Doveconf(runner).check("/c", read_files=True)
-    assert argv == ["doveconf", "-c", "/c", "-x", "-h", "ssl"] and rc == 0
-    argv, _rc, _out, _err = _dovecot.Doveconf(runner).check("/c", read_files=False)
-    assert argv == ["doveconf", "-c", "/c", "-h", "ssl"]
+    assert argv == ["doveconf", "-c", "/c", "-x", "-h", "ssl"] and rc == 89 and len(runner.calls) == 1
 
 
 def test_expected_contexts_cover_protocols_and_local_names():
