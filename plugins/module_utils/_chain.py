@@ -531,6 +531,8 @@ class InstallBackend:
         self.now = _crypto.utcnow()
         self.missing: list[str] = []
         self.anchors_done = {} if anchors_done is None else anchors_done
+        # trust_anchors_content as the file to install at trust_anchors_path (path, PEM), when both are given.
+        self.anchors_file: tuple[str, bytes] | None = None
 
     # -- inputs ---------------------------------------------------------------------------------
     def _read(self, path: str, what: str) -> bytes | None:
@@ -584,33 +586,20 @@ class InstallBackend:
                 candidates.extend(self._certs(data, source))
         private_key = _crypto.load_private_key(key_data, passphrase=params["privatekey_passphrase"], source=f"private key {key_path}")
         if anchors_content:
-            anchors = AnchorIndex(self._certs(anchors_content.encode("utf-8"), "trust_anchors_content"), source=anchors_path)
+            anchor_certs = self._certs(anchors_content.encode("utf-8"), "trust_anchors_content")
+            anchors = AnchorIndex(anchor_certs, source=anchors_path)
+            if params["trust_anchors_path"]:
+                self.anchors_file = (params["trust_anchors_path"], b"".join(pem(cert) for cert in anchor_certs))
         else:
             anchors = AnchorIndex(load_trust_anchors(anchors_path), source=anchors_path)
         return leaf_certs[0], candidates, key_data, private_key, anchors
 
-    def _anchors_file(self) -> tuple[str, bytes] | None:
-        """trust_anchors_content to install at trust_anchors_path (public, like cert.pem), if both are given."""
-        content = self.params.get("trust_anchors_content")
-        path = self.params["trust_anchors_path"]
-        if not content or not path:
-            return None
-        return path, b"".join(pem(cert) for cert in self._certs(content.encode("utf-8"), "trust_anchors_content"))
-
-    def _start_anchors(self) -> tuple[tuple[str, bytes] | None, bool | None]:
-        """The anchors file this run plans, or (when an earlier batch item has it already) none and that item's outcome."""
-        anchors_file = self._anchors_file()
-        if anchors_file is not None and anchors_file in self.anchors_done:
-            return None, self.anchors_done[anchors_file]
-        return anchors_file, None
-
     # -- plan and write -------------------------------------------------------------------------
-    def _plan(self, contents: dict[str, bytes], private_key) -> list[_PlannedFile]:
+    def _plan(self, contents: dict[str, bytes], private_key, *, anchors_file: tuple[str, bytes] | None) -> list[_PlannedFile]:
         params = self.params
         secret_mode = _fileio.parse_mode(params["mode"], default=0o600)
         public_mode = _fileio.parse_mode(params["public_mode"], default=0o644)
         files = [(name, os.path.join(self.dest, name), content) for name, content in contents.items()]
-        anchors_file, _shared = self._start_anchors()
         if anchors_file:
             files.append((TRUST_ANCHORS_KEY, *anchors_file))
         planned = []
@@ -698,7 +687,10 @@ class InstallBackend:
         for item in checked.dropped:
             if item.reason != "duplicate":
                 self.module.warn(f"left out {describe(item.cert, 'certificate')}: {item.reason}")
-        planned = self._plan(file_contents(checked, private_key_block(key_data, private_key)), private_key)
+        # An earlier item of the same batch that installs the same anchors at the same path has them: planned once.
+        shared = self.anchors_done.get(self.anchors_file) if self.anchors_file else None
+        anchors_file = self.anchors_file if shared is None else None
+        planned = self._plan(file_contents(checked, private_key_block(key_data, private_key)), private_key, anchors_file=anchors_file)
         changed_files = [item.name for item in planned if item.content_changed or item.attributes_changed]
         backups: dict[str, str] = {}
         if changed_files and not self.module.check_mode:
@@ -720,13 +712,10 @@ class InstallBackend:
             },
             "dropped": [item.as_dict() for item in checked.dropped],
             # The anchors are at trust_anchors_path after this run (in check mode: already before it).
-            "trust_anchors_installed": any(item.name == TRUST_ANCHORS_KEY and not (self.module.check_mode and item.content_changed)
-                                           for item in planned),
+            "trust_anchors_installed": shared if shared is not None else any(
+                item.name == TRUST_ANCHORS_KEY and not (self.module.check_mode and item.content_changed) for item in planned),
         }
-        anchors_file, shared = self._start_anchors()
-        if shared is not None:
-            result["trust_anchors_installed"] = shared
-        elif anchors_file is not None:
+        if anchors_file is not None:
             self.anchors_done[anchors_file] = result["trust_anchors_installed"]
         if backups:
             result["backup_files"] = backups
