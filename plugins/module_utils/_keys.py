@@ -431,6 +431,16 @@ def _diff_state(facts: dict[str, t.Any] | None, *, encrypted: bool | None, files
     return out
 
 
+def _wanted_attributes(mode: int, request: KeyRequest) -> dict[str, str]:
+    """The mode, and the owner and group when asked for, as the diff shows them (of the key or of its directory)."""
+    wanted = {"mode": f"{mode:04o}"}
+    if request.owner not in (None, ""):
+        wanted["owner"] = str(request.owner)
+    if request.group not in (None, ""):
+        wanted["group"] = str(request.group)
+    return wanted
+
+
 def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, t.Any]:
     """Make ``request.path`` hold the asked key (as the policy allows); return the module result.
 
@@ -460,12 +470,13 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
     for warning in plan.warnings:
         module.warn(warning)
     directories = dir_missing or ([directory] if dir_fix else [])
-    dir_before = {"path": directory, "state": "absent"} if dir_missing else {"path": directory, **file_facts(directory)}
-    if request.directory_mode is not None and directories and not check_mode:
-        try:
-            _fileio.make_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
-        except _fileio.FileIOError as exc:
-            raise PrivateKeyError(f"{exc}; nothing else was changed") from None
+    if request.directory_mode is not None:
+        dir_before = {"path": directory, "state": "absent"} if dir_missing else {"path": directory, **file_facts(directory)}
+        if directories and not check_mode:
+            try:
+                _fileio.make_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
+            except _fileio.FileIOError as exc:
+                raise PrivateKeyError(f"{exc}; nothing else was changed") from None
     if plan.action != "keep":
         require_writable_dir(path)
 
@@ -474,12 +485,7 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
         before = _diff_state(key_facts(existing.key), encrypted=existing.encrypted, files=before_files)
     else:
         before = _diff_state(None, encrypted=None, files=before_files, status=existing.status)
-    wanted_files = {"mode": f"{request.mode:04o}"}
-    if request.owner not in (None, ""):
-        wanted_files["owner"] = str(request.owner)
-    if request.group not in (None, ""):
-        wanted_files["group"] = str(request.group)
-    after_files = {**before_files, **wanted_files}
+    after_files = {**before_files, **_wanted_attributes(request.mode, request)}
 
     result: dict[str, t.Any] = {"path": path, "generated": plan.action in ("create", "regenerate")}
     backup_file = None
@@ -511,9 +517,7 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
     if request.directory_mode is not None:
         before["directory"] = dir_before
         after["directory"] = {"path": directory, **({} if dir_missing else {k: v for k, v in dir_before.items() if k != "state"}),
-                              "mode": f"{request.directory_mode:04o}",
-                              **({"owner": str(request.owner)} if request.owner not in (None, "") else {}),
-                              **({"group": str(request.group)} if request.group not in (None, "") else {})}
+                              **_wanted_attributes(request.directory_mode, request)}
     result.update(facts)
     result["changed"] = changed or bool(directories)
     if request.directory_mode is not None:
