@@ -16,11 +16,18 @@ mkdir -p "$state_dir"
 
 say() { printf '[testbed] %s\n' "$*"; }
 
-host_packages=(docker.io debootstrap sslscan swaks openssl ca-certificates rsync git shellcheck)
+# swaks needs libnet-ssleay-perl for STARTTLS; testssl.sh, dig (bind9-dnsutils) and curl are outside
+# witnesses of what the containers serve (run through nsenter into a container's network namespace).
+host_packages=(docker.io debootstrap sslscan swaks libnet-ssleay-perl testssl.sh bind9-dnsutils curl openssl
+               ca-certificates rsync git shellcheck util-linux)
 # Inside the images: what the modules need (python3 + cryptography), the mail servers, and netbase
 # (Postfix's master.cf names services such as "smtp", which resolve through /etc/services).
-image_packages=(python3 python3-cffi-backend python3-cryptography postfix dovecot-imapd dovecot-pop3d
-                openssl ca-certificates ssl-cert procps netbase iproute2 pebble)
+# The same image also plays the other hosts of a test: BIND 9 (authoritative primary, secondary,
+# validating resolver), nginx (MTA-STS, autoconfig), sshd and sudo (SSH/become tests), dig and curl.
+# Installed is not running: a test starts what it needs.
+image_packages=(python3 python3-cffi-backend python3-cryptography python3-dnspython postfix dovecot-imapd dovecot-pop3d
+                openssl ca-certificates ssl-cert procps netbase iproute2 pebble bind9 bind9-dnsutils nginx
+                openssh-server sudo curl swaks libnet-ssleay-perl)
 
 install_host_packages() {
   local missing=()
