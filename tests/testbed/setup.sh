@@ -24,10 +24,11 @@ host_packages=(docker.io debootstrap sslscan swaks libnet-ssleay-perl testssl.sh
 # (Postfix's master.cf names services such as "smtp", which resolve through /etc/services).
 # The same image also plays the other hosts of a test: BIND 9 (authoritative primary, secondary,
 # validating resolver), nginx (MTA-STS, autoconfig), sshd and sudo (SSH/become tests), dig and curl.
-# Installed is not running: a test starts what it needs.
+# Installed is not running: a test starts what it needs. debootstrap does not resolve virtual
+# packages: perl-openssl-defaults provides the perl-openssl-abi-3 that libnet-ssleay-perl (swaks TLS) needs.
 image_packages=(python3 python3-cffi-backend python3-cryptography python3-dnspython postfix dovecot-imapd dovecot-pop3d
                 openssl ca-certificates ssl-cert procps netbase iproute2 pebble bind9 bind9-dnsutils nginx
-                openssh-server sudo curl swaks libnet-ssleay-perl)
+                openssh-server sudo curl swaks libnet-ssleay-perl perl-openssl-defaults)
 
 install_host_packages() {
   local missing=()
