@@ -37,7 +37,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _commands, _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _service
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -646,7 +646,8 @@ def effective_mismatches(doveconf: Doveconf, conf: str, request: TLSRequest, nam
 # Certificates, keys and key permissions
 # ---------------------------------------------------------------------------------------------
 def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: list[str]) -> dict[str, t.Any] | None:
-    """Facts about one certificate/key pair; raise when they cannot work together.
+    """Facts about one certificate/key pair (``_service.served_certificate`` plus ``label``); raise when they cannot
+    work together or clients would refuse the certificate.
 
     In check mode a missing file is a warning (an earlier task may be about to create it) and None is
     returned; in a real run it is an error.
@@ -667,10 +668,7 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
         if problem:
             raise DovecotError(f"{label}: {problem}")
     try:
-        leaf = _crypto.load_certificate(cert_data, source=pair.cert_path)
-    except _crypto.PEMError as exc:
-        raise DovecotError(f"{label}: {exc}") from None
-    try:
+        chain = _crypto.load_certificates(cert_data, source=pair.cert_path)
         key = _crypto.load_private_key(key_data, source=pair.key_path)
     except _crypto.KeyPassphraseError:
         raise DovecotError(
@@ -679,38 +677,20 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
         ) from None
     except _crypto.PEMError as exc:
         raise DovecotError(f"{label}: {exc}") from None
-    cert_key = leaf.public_key()
-    if not _crypto.same_public_key(cert_key, key.public_key()):
-        raise DovecotError(
-            f"{label}: the private key {pair.key_path} does not match the certificate {pair.cert_path}"
-            f" (certificate key SPKI sha256 {_crypto.spki_sha256(cert_key)},"
-            f" private key's SPKI sha256 {_crypto.spki_sha256(key.public_key())}); deploy the matching pair"
-        )
-    facts = _crypto.describe_public_key(cert_key)
     try:
-        _chain.check_served_leaf(leaf)
-    except _chain.InstallCheckError as exc:
-        raise DovecotError(f"{label}: {pair.cert_path}: {exc}") from None
-    remaining = _crypto.days_remaining(leaf)
-    return {
-        "label": label,
-        "cert_path": pair.cert_path,
-        "key_path": pair.key_path,
-        "key_type": facts["type"],
-        "key_size": facts.get("size"),
-        "subject": _crypto.name_to_string(leaf.subject),
-        "dns_names": _crypto.dns_names(leaf),
-        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(leaf),
-        "spki_sha256": _crypto.spki_sha256(cert_key),
-        "not_after": _crypto.not_valid_after(leaf).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "days_remaining": remaining,
-    }
+        facts, chain_warnings = _service.served_certificate(chain, key, cert_path=pair.cert_path, key_path=pair.key_path,
+                                                            key_where=pair.key_path, cert_where=pair.cert_path,
+                                                            fix="deploy the matching pair")
+    except _service.ServedCertificateError as exc:
+        raise DovecotError(f"{label}: {exc}") from None
+    warnings.extend(chain_warnings)
+    return {"label": label, **facts}
 
 
 def check_alt_types(main: dict[str, t.Any] | None, alt: dict[str, t.Any] | None) -> None:
     if main and alt and main["key_type"] == alt["key_type"]:
         raise DovecotError(
-            f"{alt['label']}: {alt['cert_path']} has the same key type ({alt['key_type'].upper()}) as the main certificate;"
+            f"{alt['label']}: {alt['path']} has the same key type ({alt['key_type'].upper()}) as the main certificate;"
             " the alternative certificate is for the other key type (RSA next to ECDSA)"
         )
 
@@ -1071,9 +1051,10 @@ def run(options: Options, host: Host, *, tmpdir: str | None = None) -> Outcome:
 def _go_live(options: Options, host: Host, changes: list[FileChange], doveconf: Doveconf) -> dict[str, str]:
     """Write the changed files, check the live configuration, and put everything back if Dovecot refuses it."""
     backup_files: dict[str, str] = {}
-    written: list[FileChange] = []
+    snapshot = _fileio.Snapshot()
     try:
         for change in changes:
+            snapshot.take(change.path)
             owner = group = None
             mode: int | None = 0o644
             try:
@@ -1082,7 +1063,6 @@ def _go_live(options: Options, host: Host, changes: list[FileChange], doveconf: 
             except FileNotFoundError:
                 pass
             backup = host.write(change.path, change.after, mode=mode, owner=owner, group=group, backup=options.backup)
-            written.append(change)
             if backup:
                 backup_files[change.path] = backup
         argv, rc, out, err = doveconf.check(options.config_path, read_files=True)
@@ -1092,7 +1072,6 @@ def _go_live(options: Options, host: Host, changes: list[FileChange], doveconf: 
                 cmd=argv, rc=rc, stdout="", stderr=err,
             )
     except (DovecotError, _fileio.FileIOError, OSError):
-        for change in reversed(written):
-            _fileio.restore(change.path, change.before)
+        snapshot.restore(host.write)
         raise
     return backup_files

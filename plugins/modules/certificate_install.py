@@ -24,7 +24,8 @@ description:
     O(min_days_remaining) days); B(names) (every O(required_names) entry is covered, wildcards per
     RFC 6125 - one left-most label only); B(key strength) (RSA 2048 bits or more, EC P-256 or
     stronger); B(signature algorithm) (no MD5 or SHA-1 signatures); B(extended key usage)
-    (C(serverAuth) allowed); B(CA constraints) (intermediates are CA certificates).
+    (C(serverAuth) allowed); B(key usage) (a leaf's keyUsage, when present, allows digitalSignature or
+    keyEncipherment); B(CA constraints) (intermediates are CA certificates).
   - A failed check fails the task with a message that names the check and the certificate
     concerned, and every file in O(dest) stays exactly as it was. If a write fails half-way, the
     files already replaced are put back.
@@ -206,6 +207,16 @@ options:
     type: list
     elements: path
     default: []
+  reload_services:
+    description:
+      - Services whose pending-reload flag is raised like O(reload_flags), at the collection's one place for them
+        (C(/run/postmaster-tls/<service>.reload), the place M(postmaster.tls.postfix_tls) and
+        M(postmaster.tls.dovecot_tls) use with their O(postmaster.tls.postfix_tls#module:pending_reload=true)).
+      - RV(reload_flags) returns the flag files this run raises (or would raise) for a change.
+    type: list
+    elements: str
+    choices: [postfix, dovecot]
+    default: []
 seealso:
   - module: postmaster.tls.certificate
     description: Issue the certificate (self-signed or from a local CA).
@@ -246,7 +257,7 @@ EXAMPLES = r"""
     trust_anchors_content: "{{ lookup('ansible.builtin.file', '/srv/ca/ca.pem') }}"
     trust_anchors_path: /etc/postmaster-tls/ca.pem
     required_names: [mail.example.org]
-    reload_flags: [/run/postmaster-tls/postfix.reload, /run/postmaster-tls/dovecot.reload]
+    reload_services: [postfix, dovecot]
   register: installed_pair
 
 - name: Install a commercial certificate with its intermediates, readable by the ssl-cert group
@@ -328,7 +339,10 @@ fingerprint_sha256:
   type: str
   sample: 3a:7d:...:c1
 spki_sha256:
-  description: SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+  description:
+    - SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+    - The leaf's own facts are in the first entry of RV(chain); this, RV(fingerprint_sha256), RV(not_after) and
+      RV(days_remaining) repeat four of them.
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
@@ -338,43 +352,53 @@ not_after:
   type: str
   sample: '2027-03-01T10:00:00Z'
 days_remaining:
-  description: Whole days until RV(not_after).
+  description:
+    - Whole days until RV(not_after) (negative once expired).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: int
   sample: 89
 chain:
-  description: The installed certificates in order, leaf first.
+  description:
+    - The installed certificates in order, leaf first, each with the certificate facts every module of the collection
+      returns (the keys of RV(postmaster.tls.certificate_info#module:certificates), without C(path), C(exists),
+      C(count) and C(matches_key)).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    issuer:
-      description: Issuer, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the certificate, colon-separated hex.
-      type: str
   sample:
-    - {subject: CN=mail.example.org, issuer: CN=Example Intermediate CA, fingerprint_sha256: "3a:7d:...:c1"}
-    - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42"}
+    - subject: CN=mail.example.org
+      subject_alt_names: [DNS:mail.example.org]
+      dns_names: [mail.example.org]
+      issuer: CN=Example Intermediate CA
+      serial: 4f:2a:91:0c:7e:13:5b:aa:02:9d:61:c4:3e:88:f0:17:22:5a:0b:e9
+      not_before: '2026-12-01T09:55:00Z'
+      not_after: '2027-03-01T10:00:00Z'
+      days_remaining: 89
+      expired: false
+      key_type: ecdsa
+      key_size: 256
+      key_curve: secp256r1
+      signature_algorithm: ecdsa-with-SHA256
+      fingerprint_sha256: "3a:7d:...:c1"
+      spki_sha256: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+      is_ca: false
+      self_signed: false
+      extended_key_usage: [serverAuth]
+    - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42", is_ca: true}
 trust_anchor:
-  description: The trust anchor the chain reached.
+  description:
+    - The trust anchor the chain reached, with the same certificate facts as RV(chain) and C(source), the file or
+      directory it came from.
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the anchor, colon-separated hex.
-      type: str
-    source:
-      description: The file or directory the anchor came from.
-      type: str
-  sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", source: /etc/ssl/certs/ca-certificates.crt}
+  sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", is_ca: true, self_signed: true,
+           source: /etc/ssl/certs/ca-certificates.crt}
+reload_flags:
+  description: The pending-reload flag files raised (in check mode, that would be raised) when a served file changes.
+  returned: success without O(batch)
+  type: list
+  elements: str
+  sample: [/run/postmaster-tls/postfix.reload, /run/postmaster-tls/dovecot.reload]
 trust_anchors_installed:
   description:
     - V(true) when O(trust_anchors_path) holds O(trust_anchors_content) after this run (in check mode - already holds it),
@@ -383,22 +407,14 @@ trust_anchors_installed:
   type: bool
   sample: true
 dropped:
-  description: Certificates given as chain material that were left out, and why.
+  description:
+    - Certificates given as chain material that were left out, each with the same certificate facts as RV(chain)
+      and C(reason) - V(duplicate), V(not part of the leaf's chain) or V(the root stays out (include_root=false)).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the certificate, colon-separated hex.
-      type: str
-    reason:
-      description: V(duplicate), V(not part of the leaf's chain) or V(the root stays out (include_root=false)).
-      type: str
   sample:
-    - {subject: CN=Unrelated CA, fingerprint_sha256: "aa:bb:...:cc", reason: "not part of the leaf's chain"}
+    - {subject: CN=Unrelated CA, fingerprint_sha256: "aa:bb:...:cc", is_ca: true, reason: "not part of the leaf's chain"}
 backup_files:
   description: Backups of replaced files, by file key (V(cert), V(chain), V(fullchain), V(combined)).
   returned: when O(backup=true) and a file was replaced
@@ -408,7 +424,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _x509
 
 # What an item of batch may set for itself; every other option is the module's.
 BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
@@ -435,6 +451,7 @@ def argument_spec() -> dict:
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
+        "reload_services": {"type": "list", "elements": "str", "default": [], "choices": list(_layout.SERVICES)},
         "batch": {"type": "list", "elements": "dict", "options": {
             "dest": {"type": "path", "required": True},
             "privatekey_path": {"type": "path", "required": True},
@@ -448,6 +465,10 @@ def argument_spec() -> dict:
     }
 
 
+# Errors whose message is written for the user and holds no secret.
+EXPECTED = (_chain.ChainError, _x509.CheckError, _crypto.PEMError, _fileio.FileIOError)
+
+
 def install_batch(module: AnsibleModule) -> None:
     """Every item checked and installed as a single run would do it; the trust anchors file once per path."""
     anchors_done: dict = {}
@@ -457,8 +478,8 @@ def install_batch(module: AnsibleModule) -> None:
             raise _chain.ChainError("give exactly one of certificate_path and certificate_content")
         return _chain.InstallBackend(module, params=params, anchors_done=anchors_done).run()
 
-    _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one,
-                       expected=(_chain.ChainError, _crypto.PEMError, _fileio.FileIOError), doing="installing into")
+    _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one, expected=EXPECTED,
+                       doing="installing into")
 
 
 def main() -> None:
@@ -476,9 +497,9 @@ def main() -> None:
         module.fail_json(msg="one of the following is required: certificate_path, certificate_content")
     try:
         result = _chain.InstallBackend(module).run()
-    except _chain.InstallCheckError as exc:
+    except _x509.CheckError as exc:
         module.fail_json(msg=str(exc), check=exc.check, concerned=exc.concerned)
-    except (_chain.ChainError, _crypto.PEMError, _fileio.FileIOError) as exc:
+    except EXPECTED as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

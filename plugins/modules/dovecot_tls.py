@@ -338,22 +338,28 @@ conflicts:
       returned: always
       sample: commented out
 certificates:
-  description: Facts about every configured certificate (never key material).
+  description:
+    - Facts about every configured certificate (never key material) - C(label) (which option it comes from), the
+      certificate facts every module of the collection returns (the keys of
+      RV(postmaster.tls.certificate_info#module:certificates) without C(exists), C(count) and C(matches_key); C(path)
+      is the certificate file), C(key_path) and C(chain_length).
+    - C(cert_path) is now C(path).
   returned: always
   type: list
   elements: dict
   sample:
     - label: certificate
-      cert_path: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
+      path: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
       key_path: /etc/postmaster-tls/mail/rsa/privkey.pem
-      key_type: rsa
-      key_size: 2048
       subject: CN=mail.example.org
       dns_names: [mail.example.org]
+      key_type: rsa
+      key_size: 2048
       fingerprint_sha256: "6b:1f:...:9a"
       spki_sha256: 0f3c...e2
       not_after: "2027-01-31T12:00:00Z"
       days_remaining: 88
+      chain_length: 2
 changed_files:
   description: The files that changed (or, in check mode, would change).
   returned: always

@@ -12,7 +12,8 @@ import ssl
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _x509
+from ansible_collections.postmaster.tls.tests.unit.conftest import key_usage_of
 
 
 def _anchors(*certs, source="anchors.pem"):
@@ -251,7 +252,7 @@ def test_default_trust_store_is_found(monkeypatch, tmp_path):
     bundle = tmp_path / "bundle.pem"
     bundle.write_text("")
     paths = ssl.DefaultVerifyPaths(str(bundle), None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
-    monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
     assert _chain.default_trust_store() == str(bundle)
 
 
@@ -259,15 +260,16 @@ def test_default_trust_store_falls_back_to_well_known_paths(monkeypatch, tmp_pat
     bundle = tmp_path / "ca-certificates.crt"
     bundle.write_text("")
     paths = ssl.DefaultVerifyPaths(None, None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
-    monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
-    monkeypatch.setattr(_chain, "WELL_KNOWN_BUNDLES", (str(tmp_path / "missing.crt"), str(bundle)))
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
+    monkeypatch.setattr(_x509, "SYSTEM_CA_BUNDLES", (str(tmp_path / "missing.crt"), str(bundle)))
     assert _chain.default_trust_store() == str(bundle)
 
 
 def test_no_trust_store_at_all(monkeypatch, tmp_path):
     paths = ssl.DefaultVerifyPaths(None, None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
     monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
-    monkeypatch.setattr(_chain, "WELL_KNOWN_BUNDLES", ())
+    monkeypatch.setattr(_x509, "SYSTEM_CA_BUNDLES", ())
     monkeypatch.setattr(_chain.os.path, "isdir", lambda _p: False)
     with pytest.raises(_chain.ChainError, match="trust_anchors_path"):
         _chain.default_trust_store()
@@ -351,3 +353,21 @@ def test_an_expired_cross_signed_root_in_the_chain_is_not_followed(pki):
     checked = _check(pki, leaf, [intermediate, cross], pki.key("leaf"), _anchors(root))
     assert checked.chain == [intermediate] and checked.anchor == root
     assert [d.reason for d in checked.dropped] == ["the root stays out (include_root=false)"]
+
+
+def test_a_leaf_whose_key_usage_allows_no_tls_server(pki):
+    root, intermediate, _leaf, leaf_key, int_key = pki.chain()
+    leaf = pki.cert("mail.example.org", leaf_key, issuer=intermediate, issuer_key=int_key, sans=["mail.example.org"],
+                    usage=key_usage_of(content_commitment=True, data_encipherment=True))
+    error = _refusal(pki, leaf, [intermediate], leaf_key, _anchors(root))
+    assert error.check == "key usage" and "neither digitalSignature nor keyEncipherment" in str(error)
+
+
+def test_a_p192_leaf_is_below_the_key_floor(pki):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root, intermediate, _leaf, _key, int_key = pki.chain()
+    weak = ec.generate_private_key(ec.SECP192R1())
+    leaf = pki.cert("mail.example.org", weak, issuer=intermediate, issuer_key=int_key, sans=["mail.example.org"])
+    error = _refusal(pki, leaf, [intermediate], weak, _anchors(root))
+    assert error.check == "key strength" and "secp192r1" in str(error) and "P-256" in str(error)

@@ -485,11 +485,11 @@ def test_inspect_pair_refuses_certificates_clients_refuse(pki, when, message):
 
 
 def test_alternative_must_have_the_other_key_type():
-    main = {"label": "certificate", "key_type": "rsa", "cert_path": "/a"}
-    _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "ecdsa", "cert_path": "/b"})
+    main = {"label": "certificate", "key_type": "rsa", "path": "/a"}
+    _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "ecdsa", "path": "/b"})
     with pytest.raises(_dovecot.DovecotError, match=r"same key type \(RSA\)"):
-        _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "rsa", "cert_path": "/b"})
-    _dovecot.check_alt_types(None, {"label": "x", "key_type": "rsa", "cert_path": "/b"})
+        _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "rsa", "path": "/b"})
+    _dovecot.check_alt_types(None, {"label": "x", "key_type": "rsa", "path": "/b"})
 
 
 def key_file(tmp_path, mode: int) -> str:

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _x509
 from ansible_collections.postmaster.tls.plugins.modules import certificate_install
 
 NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
@@ -149,19 +149,22 @@ def test_failed_write_rolls_back(run_module, setup, pki, monkeypatch):
     new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
                         sans=["mail.example.org"], eku=["serverAuth"], days=200)
     pki.write("in/leaf.pem", new_leaf)
-    real_write = _fileio.atomic_write
+    real_commit = _fileio.StagedFile.commit
     calls = []
 
-    def failing_write(module, path, content, **kwargs):
-        calls.append(path)
+    def failing_commit(staged):
+        calls.append(sorted(name for name in os.listdir(dest) if name.endswith(".tmp")))
         if len(calls) == 3:
-            raise _fileio.FileIOError(f"cannot write {path}: No space left on device; the previous file is unchanged")
-        return real_write(module, path, content, **kwargs)
+            raise _fileio.FileIOError(f"cannot write {staged.path}: No space left on device; the previous file is unchanged")
+        return real_commit(staged)
 
-    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    monkeypatch.setattr(_fileio.StagedFile, "commit", failing_commit)
     result = run_module(certificate_install.main, _args(setup))
     assert result["failed"] and "were restored" in result["msg"]
     assert _snapshot(dest) == before
+    # Every changed file (cert, fullchain, combined: the chain stays) was staged, with its attributes, before the
+    # first one went live; no temporary file is left.
+    assert len(calls[0]) == 3 and not [name for name in os.listdir(dest) if name.endswith(".tmp")]
 
 
 def test_missing_inputs(run_module, setup):
@@ -266,14 +269,14 @@ def test_failed_anchors_write_rolls_back_the_four_files(run_module, setup, pki, 
     new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
                         sans=["mail.example.org"], eku=["serverAuth"], days=200)
     pki.write("in/leaf.pem", new_leaf)
-    real_write = _fileio.atomic_write
+    real_commit = _fileio.StagedFile.commit
 
-    def failing_write(module, path, content, **kwargs):
-        if path == anchors_dest:
-            raise _fileio.FileIOError(f"cannot write {path}: Read-only file system; the previous file is unchanged")
-        return real_write(module, path, content, **kwargs)
+    def failing_commit(staged):
+        if staged.path == anchors_dest:
+            raise _fileio.FileIOError(f"cannot write {staged.path}: Read-only file system; the previous file is unchanged")
+        return real_commit(staged)
 
-    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    monkeypatch.setattr(_fileio.StagedFile, "commit", failing_commit)
     result = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
     assert result["failed"] and "were restored" in result["msg"] and "Read-only" in result["msg"]
     assert _snapshot(setup["paths"]["dest"]) == before and not os.path.exists(anchors_dest)
@@ -318,3 +321,18 @@ def test_batch_item_refused_leaves_its_files_and_installs_the_others(run_module,
     assert "give exactly one of certificate_path and certificate_content" in result["installs"][str(tmp_path / "no-cert")]["msg"]
     assert result["installs"][paths["dest"]]["changed"] is True and set(_snapshot(paths["dest"])) == set(NAMES)
     assert str(tmp_path / "wrong-key") in result["msg"] and str(tmp_path / "no-cert") in result["msg"]
+
+
+# ---------------------------------------------------------------------------------------------
+# One fact vocabulary, and the layout's reload flags
+# ---------------------------------------------------------------------------------------------
+def test_the_result_carries_the_facts_and_the_layouts_flags(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, reload_services=["postfix", "dovecot"]), check_mode=True)
+    assert result["reload_flags"] == [_layout.reload_flag("postfix"), _layout.reload_flag("dovecot")]
+    assert result["chain"][0]["dns_names"] == ["mail.example.org"] and result["trust_anchor"]["is_ca"] is True
+    assert set(result["chain"][0]) == set(_x509.FACT_KEYS) and result["trust_anchor"]["source"] == setup["paths"]["root"]
+
+
+def test_an_unknown_service_for_the_flags_is_refused(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, reload_services=["nginx-but-not-yet"]))
+    assert result["failed"] and "reload_services" in result["msg"]
