@@ -18,7 +18,7 @@ import textwrap
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _layout, _x509
 from ansible_collections.postmaster.tls.plugins.modules import dovecot_tls
 
 KNOWN = {
@@ -391,3 +391,6 @@ def test_reload_flag_is_raised_before_a_file_changes_and_reported(run_module, tr
     os.unlink(flag)  # the role's handler, after a successful reload
     assert run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag))["reload_pending"] is False
     assert run_module(dovecot_tls.main, tree.args)["reload_pending"] is False  # no flag configured
+    assert applied["reload_flag"] == flag
+    layout = run_module(dovecot_tls.main, dict(tree.args, pending_reload=True), check_mode=True)
+    assert layout["reload_flag"] == _layout.reload_flag("dovecot") == "/run/postmaster-tls/dovecot.reload"
