@@ -18,7 +18,7 @@ import ssl
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _pem, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _pathcheck, _pem, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -269,8 +269,14 @@ def check_install(
     required_names: t.Sequence[str],
     min_days_remaining: int,
     now: datetime.datetime,
+    validator: _pathcheck.PathValidator,
 ) -> CheckedChain:
-    """Every check of certificate_install, in the order a reader would debug them."""
+    """Every check of certificate_install, in the order a reader would debug them.
+
+    The named checks come first, each with a message that says what to fix; RFC 5280 path validation by
+    ``validator`` comes last and refuses what they do not cover (path length and name constraints,
+    critical extensions nobody knows, ...).
+    """
     if not _crypto.same_public_key(leaf.public_key(), private_key.public_key()):
         raise _x509.CheckError(_x509.CHECK_KEY_MATCH, _x509.describe(leaf, "leaf certificate"),
                                f"it does not match the private key {key_source} (key spki_sha256 "
@@ -299,6 +305,7 @@ def check_install(
     _x509.check_server_key_usage(leaf)
     for cert in checked.intermediates:
         _check_ca(cert)
+    validator.validate(leaf, checked.intermediates, checked.anchor, now=now, required_names=required_names)
     return checked
 
 
@@ -419,11 +426,13 @@ class _PlannedFile:
 class InstallBackend:
     """Check everything, then write cert.pem, chain.pem, fullchain.pem and combined.pem atomically."""
 
-    def __init__(self, module, *, params: dict[str, t.Any] | None = None, anchors_done: dict[tuple[str, bytes], bool] | None = None) -> None:
-        """``params`` - one item of a batch instead of the module's parameters. ``anchors_done`` - trust anchors files
-        that earlier items of the same batch already installed (path and content: installed), so each is planned,
-        written and shown in the diff once."""
+    def __init__(self, module, *, validator: _pathcheck.PathValidator, params: dict[str, t.Any] | None = None,
+                 anchors_done: dict[tuple[str, bytes], bool] | None = None) -> None:
+        """``validator`` - the RFC 5280 path validator (one per module run). ``params`` - one item of a batch instead of
+        the module's parameters. ``anchors_done`` - trust anchors files that earlier items of the same batch already
+        installed (path and content: installed), so each is planned, written and shown in the diff once."""
         self.module = module
+        self.validator = validator
         self.params = module.params if params is None else params
         # Explicit flag files, and the layout's flag of every service named in reload_services.
         self.reload_flags: list[str] = list(self.params.get("reload_flags") or []) + [
@@ -577,7 +586,7 @@ class InstallBackend:
         checked = check_install(
             leaf=leaf, candidates=candidates, private_key=private_key, key_source=params["privatekey_path"],
             anchors=anchors, include_root=params["include_root"], required_names=params["required_names"],
-            min_days_remaining=params["min_days_remaining"], now=self.now,
+            min_days_remaining=params["min_days_remaining"], now=self.now, validator=self.validator,
         )
         if b"ENCRYPTED" in key_data:
             self.module.warn("the private key is encrypted, so combined.pem carries it encrypted: Postfix cannot read an encrypted key "
@@ -604,6 +613,7 @@ class InstallBackend:
             "days_remaining": _crypto.days_remaining(leaf, now=self.now),
             "chain": chain_facts(checked, self.now),
             "trust_anchor": {**_x509.certificate_facts(checked.anchor, now=self.now), "source": anchors.source},
+            "path_validation": self.validator.name,
             "reload_flags": self.reload_flags,
             "dropped": [item.as_dict(self.now) for item in checked.dropped],
             # The anchors are at trust_anchors_path after this run (in check mode: already before it).

@@ -25,7 +25,10 @@ description:
     RFC 6125 - one left-most label only); B(key strength) (RSA 2048 bits or more, EC P-256 or
     stronger); B(signature algorithm) (no MD5 or SHA-1 signatures); B(extended key usage)
     (C(serverAuth) allowed); B(key usage) (a leaf's keyUsage, when present, allows digitalSignature or
-    keyEncipherment); B(CA constraints) (intermediates are CA certificates).
+    keyEncipherment); B(CA constraints) (intermediates are CA certificates); and last B(path validation) - RFC
+    5280 path validation of the ordered chain by a maintained validator (see O(path_validation)), which refuses
+    what the named checks do not cover, such as a path length or name constraint that is broken or a critical
+    extension no client knows.
   - A failed check fails the task with a message that names the check and the certificate
     concerned, and every file in O(dest) stays exactly as it was. If a write fails half-way, the
     files already replaced are put back.
@@ -217,6 +220,18 @@ options:
     elements: str
     choices: [postfix, dovecot]
     default: []
+  path_validation:
+    description:
+      - Which validator does the RFC 5280 path validation of the B(path validation) check.
+      - V(cryptography) - C(cryptography.x509.verification) (cryptography 42 and newer, for example Debian 13). It
+        follows RFC 5280 and the CA/Browser Forum profile, and so also refuses certificates without the extensions
+        RFC 5280 says CAs MUST include (authorityKeyIdentifier on issued certificates, keyUsage on CA certificates,
+        subjectAltName on a server certificate).
+      - V(openssl) - C(openssl verify -purpose sslserver) on the host, the check of OpenSSL-based mail clients.
+      - V(auto) - V(cryptography) where the host's cryptography has it, otherwise V(openssl) (Debian 12).
+    type: str
+    choices: [auto, cryptography, openssl]
+    default: auto
 seealso:
   - module: postmaster.tls.certificate
     description: Issue the certificate (self-signed or from a local CA).
@@ -393,6 +408,11 @@ trust_anchor:
   type: dict
   sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", is_ca: true, self_signed: true,
            source: /etc/ssl/certs/ca-certificates.crt}
+path_validation:
+  description: The validator that did the RFC 5280 path validation (see O(path_validation)), with its version.
+  returned: success without O(batch), except in check mode when an input does not exist yet
+  type: str
+  sample: cryptography 43.0.0
 reload_flags:
   description: The pending-reload flag files raised (in check mode, that would be raised) when a served file changes.
   returned: success without O(batch)
@@ -424,7 +444,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _pathcheck, _x509
 
 # What an item of batch may set for itself; every other option is the module's.
 BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
@@ -452,6 +472,7 @@ def argument_spec() -> dict:
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
         "reload_services": {"type": "list", "elements": "str", "default": [], "choices": list(_layout.SERVICES)},
+        "path_validation": {"type": "str", "default": "auto", "choices": list(_pathcheck.CHOICES)},
         "batch": {"type": "list", "elements": "dict", "options": {
             "dest": {"type": "path", "required": True},
             "privatekey_path": {"type": "path", "required": True},
@@ -466,17 +487,26 @@ def argument_spec() -> dict:
 
 
 # Errors whose message is written for the user and holds no secret.
-EXPECTED = (_chain.ChainError, _x509.CheckError, _crypto.PEMError, _fileio.FileIOError)
+EXPECTED = (_chain.ChainError, _x509.CheckError, _pathcheck.PathCheckError, _crypto.PEMError, _fileio.FileIOError)
 
 
-def install_batch(module: AnsibleModule) -> None:
+def path_validator(module: AnsibleModule) -> _pathcheck.PathValidator:
+    """The RFC 5280 validator of this run; openssl is looked up only when it is the one."""
+    def run(argv: list) -> tuple:
+        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+
+    return _pathcheck.PathValidator(module.params["path_validation"], run=run, tmpdir=module.tmpdir,
+                                    openssl=lambda: module.get_bin_path("openssl", required=True))
+
+
+def install_batch(module: AnsibleModule, validator: _pathcheck.PathValidator) -> None:
     """Every item checked and installed as a single run would do it; the trust anchors file once per path."""
     anchors_done: dict = {}
 
     def one(params: dict) -> dict:
         if bool(params["certificate_path"]) == bool(params["certificate_content"]):
             raise _chain.ChainError("give exactly one of certificate_path and certificate_content")
-        return _chain.InstallBackend(module, params=params, anchors_done=anchors_done).run()
+        return _chain.InstallBackend(module, validator=validator, params=params, anchors_done=anchors_done).run()
 
     _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one, expected=EXPECTED,
                        doing="installing into")
@@ -491,12 +521,16 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    try:
+        validator = path_validator(module)
+    except _pathcheck.PathCheckError as exc:
+        module.fail_json(msg=str(exc))
     if module.params["batch"] is not None:
-        install_batch(module)
+        install_batch(module, validator)
     if not (module.params["certificate_path"] or module.params["certificate_content"]):
         module.fail_json(msg="one of the following is required: certificate_path, certificate_content")
     try:
-        result = _chain.InstallBackend(module).run()
+        result = _chain.InstallBackend(module, validator=validator).run()
     except _x509.CheckError as exc:
         module.fail_json(msg=str(exc), check=exc.check, concerned=exc.concerned)
     except EXPECTED as exc:

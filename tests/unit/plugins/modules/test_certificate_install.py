@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _pathcheck, _x509
 from ansible_collections.postmaster.tls.plugins.modules import certificate_install
 
 NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
@@ -324,13 +324,48 @@ def test_batch_item_refused_leaves_its_files_and_installs_the_others(run_module,
 
 
 # ---------------------------------------------------------------------------------------------
-# One fact vocabulary, and the layout's reload flags
+# RFC 5280 path validation through the module (issue 22 section 4): both validators, nothing written
 # ---------------------------------------------------------------------------------------------
-def test_the_result_carries_the_facts_and_the_layouts_flags(run_module, setup):
-    result = run_module(certificate_install.main, _args(setup, reload_services=["postfix", "dovecot"]), check_mode=True)
+VALIDATORS = ["openssl", "auto"]
+
+
+@pytest.mark.parametrize("path_validation", VALIDATORS)
+def test_a_chain_that_breaks_a_path_length_constraint_is_refused_and_nothing_written(run_module, setup, pki, path_validation):
+    run_module(certificate_install.main, _args(setup))
+    before = _snapshot(setup["paths"]["dest"])
+    root, key = setup["root"], pki.key("root-for-pathlen")
+    limited = pki.cert("Limited CA", key, issuer=root, issuer_key=pki.key("Test-root"), ca=True, path_length=0)
+    below = pki.cert("Below CA", pki.key("below"), issuer=limited, issuer_key=key, ca=True)
+    leaf = pki.cert("mail.example.org", setup["key"], issuer=below, issuer_key=pki.key("below"), sans=["mail.example.org"])
+    args = _args(setup, certificate_path=pki.write("in/pathlen.pem", leaf), chain_paths=[pki.write("in/pathlen-chain.pem", [below, limited])],
+                 path_validation=path_validation)
+    for check_mode in (True, False):
+        result = run_module(certificate_install.main, args, check_mode=check_mode)
+        assert result["failed"] and result["check"] == "path validation", result["msg"]
+        assert "path length constraint" in result["msg"] and result["msg"].endswith("nothing was written")
+    assert _snapshot(setup["paths"]["dest"]) == before
+
+
+@pytest.mark.parametrize("path_validation", VALIDATORS)
+def test_a_leaf_without_a_tls_key_usage_is_refused(run_module, setup, pki, path_validation):
+    from ansible_collections.postmaster.tls.tests.unit.conftest import key_usage_of
+
+    leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"], sans=["mail.example.org"],
+                    usage=key_usage_of(content_commitment=True))
+    result = run_module(certificate_install.main, _args(setup, certificate_path=pki.write("in/ku.pem", leaf), path_validation=path_validation))
+    assert result["failed"] and result["check"] == "key usage" and "leaf certificate 'CN=mail.example.org'" == result["concerned"].split(" (")[0]
+    assert not os.path.exists(setup["paths"]["dest"])
+
+
+def test_the_result_names_the_validator_and_the_layouts_flags(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, path_validation="openssl", reload_services=["postfix", "dovecot"]),
+                        check_mode=True)
+    assert result["path_validation"] == "openssl"
     assert result["reload_flags"] == [_layout.reload_flag("postfix"), _layout.reload_flag("dovecot")]
     assert result["chain"][0]["dns_names"] == ["mail.example.org"] and result["trust_anchor"]["is_ca"] is True
     assert set(result["chain"][0]) == set(_x509.FACT_KEYS) and result["trust_anchor"]["source"] == setup["paths"]["root"]
+    auto = run_module(certificate_install.main, _args(setup), check_mode=True)
+    assert auto["path_validation"].startswith("cryptography ") == (_pathcheck.cryptography_verifier() is not None)
 
 
 def test_an_unknown_service_for_the_flags_is_refused(run_module, setup):
