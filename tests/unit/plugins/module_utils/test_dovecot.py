@@ -14,12 +14,13 @@ import textwrap
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _layout, _profiles
 
-CERT = "/etc/postmaster-tls/mail/rsa/live/fullchain.pem"
-KEY = "/etc/postmaster-tls/mail/rsa/privkey.pem"
-ALT_CERT = "/etc/postmaster-tls/mail/ecdsa/live/fullchain.pem"
-ALT_KEY = "/etc/postmaster-tls/mail/ecdsa/privkey.pem"
+# Where the certificate role installs them (the one layout).
+CERT = _layout.key_paths("mail", "rsa").live("fullchain")
+KEY = _layout.key_paths("mail", "rsa").key
+ALT_CERT = _layout.key_paths("mail", "ecdsa").live("fullchain")
+ALT_KEY = _layout.key_paths("mail", "ecdsa").key
 
 
 def request(**overrides) -> _dovecot.TLSRequest:
