@@ -1006,17 +1006,14 @@ def stage(request: Request, desired: Desired, result_plan: Plan, doveconf: Dovec
         except DovecotCommandError as exc:
             raise DovecotCommandError(_map_paths(str(exc), directory, real_dir), cmd=[_map_paths(arg, directory, real_dir) for arg in exc.cmd],
                                       rc=exc.rc, stdout="", stderr=_map_paths(exc.stderr, directory, real_dir)) from None
+        listing = "; ".join(m.describe() for m in mismatches)
+        if mismatches and request.conflicts != "warn":
+            raise DovecotError(f"the drop-in would not take effect, nothing was changed: {listing}. Another setting overrides it;"
+                               " find it with 'doveconf -n' and remove it")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    warnings = []
-    if mismatches:
-        listing = "; ".join(m.describe() for m in mismatches)
-        if request.conflicts != "warn":
-            shutil.rmtree(work, ignore_errors=True)
-            raise DovecotError(f"the drop-in would not take effect, nothing was changed: {listing}. Another setting overrides it;"
-                               " find it with 'doveconf -n' and remove it")
-        warnings.append(f"the drop-in does not take effect everywhere: {listing}")
+    warnings = [f"the drop-in does not take effect everywhere: {listing}"] if mismatches else []
     return Candidate(directory=work, effective=effective, warnings=warnings)
 
 
