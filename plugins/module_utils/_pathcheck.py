@@ -79,6 +79,21 @@ def _general_name(name: str):
         return None
 
 
+def _reason(text: str) -> str:
+    """cryptography's reason without its wrapping: 43 prints Rust's ``CandidatesExhausted(Other("..."))``, 44 and newer
+    ``candidates exhausted: ...``."""
+    text = text.replace("validation failed: ", "", 1)
+    extension = re.search(r'oid: ([0-9.]+) \}, reason: "([^"]+)"', text)
+    inner = re.search(r'\("([^"]+)"\)', text)
+    if extension:
+        found = f"invalid extension {extension.group(1)}: {extension.group(2)}"
+    elif inner:
+        found = inner.group(1)
+    else:
+        return text
+    return f"candidates exhausted: {found}" if "CandidatesExhausted" in text else found
+
+
 class PathValidator:
     """Validate a leaf, its intermediates (leaf first) and the trust anchor; ``name`` says which validator did."""
 
@@ -123,7 +138,7 @@ class PathValidator:
         try:
             verifier.verify(leaf, list(intermediates))
         except v.VerificationError as exc:
-            reason = str(exc).replace("validation failed: ", "", 1)
+            reason = _reason(str(exc))
             raise _x509.CheckError(_x509.CHECK_PATH, _x509.describe(leaf, "leaf certificate"),
                                    f"RFC 5280 path validation ({self.name}) refuses its chain to "
                                    f"'{_crypto.name_to_string(anchor.subject)}' for {name}: {reason}; {_FIX}") from None

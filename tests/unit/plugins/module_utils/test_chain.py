@@ -520,3 +520,17 @@ def test_a_p192_leaf_is_below_the_key_floor(pki):
     leaf = pki.cert("mail.example.org", weak, issuer=intermediate, issuer_key=int_key, sans=["mail.example.org"])
     error = _refusal(pki, leaf, [intermediate], weak, _anchors(root))
     assert error.check == "key strength" and "secp192r1" in str(error) and "P-256" in str(error)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    # cryptography 43 (Debian 13) prints Rust's debug form; 44 and newer a sentence: both read the same.
+    ('validation failed: CandidatesExhausted(Other("path length constraint violated"))',
+     "candidates exhausted: path length constraint violated"),
+    ('validation failed: CandidatesExhausted(ExtensionError { oid: ObjectIdentifier { oid: 1.3.6.1.4.1.55555.7 }, '
+     'reason: "certificate contains unaccounted-for critical extensions" })',
+     "candidates exhausted: invalid extension 1.3.6.1.4.1.55555.7: certificate contains unaccounted-for critical extensions"),
+    ('validation failed: Other("leaf certificate has no matching subjectAltName")', "leaf certificate has no matching subjectAltName"),
+    ("validation failed: candidates exhausted: path length constraint violated", "candidates exhausted: path length constraint violated"),
+])
+def test_the_cryptography_validators_reason_reads_the_same_on_every_version(text, reason):
+    assert _pathcheck._reason(text) == reason
