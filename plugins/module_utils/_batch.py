@@ -11,8 +11,29 @@ others, and the module fails at the end naming every failed item.
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import typing as t
+
+
+def _unexpected(exc: Exception, *, doing: str, what: str) -> dict[str, t.Any]:
+    """An error that is not one of ours, reported by its type only: its text could echo key material or a passphrase."""
+    return {"msg": f"unexpected error while {doing} {what}: {type(exc).__name__}", "exception": traceback.format_exc(limit=-3)}
+
+
+@contextlib.contextmanager
+def failing_without_secrets(module, *, expected: type[Exception], doing: str) -> t.Iterator[None]:
+    """Turn an exception in the block into ``fail_json`` for the file at ``module.params['path']``.
+
+    An ``expected`` error carries its own message, written never to hold a secret; any other is reported by type.
+    """
+    path = module.params["path"]
+    try:
+        yield
+    except expected as exc:
+        module.fail_json(msg=str(exc), path=path)
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        module.fail_json(**_unexpected(exc, doing=doing, what=path))
 
 
 class BatchItem(t.NamedTuple):
@@ -56,8 +77,7 @@ def run(entries: list[BatchItem], one: t.Callable[[dict[str, t.Any]], dict[str, 
         except expected as exc:
             outcome = {"changed": False, "failed": True, "msg": f"{entry.key}: {exc}"}
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            outcome = {"changed": False, "failed": True, "msg": f"unexpected error while {doing} {entry.key}: {type(exc).__name__}",
-                       "exception": traceback.format_exc(limit=-3)}
+            outcome = {"changed": False, "failed": True, **_unexpected(exc, doing=doing, what=entry.key)}
         if "diff" in outcome:
             diffs.append(outcome.pop("diff"))
         if outcome.get("failed"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -21,37 +21,10 @@ if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+
 # Backdate notBefore a little: a client whose clock runs a few minutes slow must not see a
 # brand-new certificate as "not yet valid".
 BACKDATE = datetime.timedelta(minutes=5)
-
-MIN_RSA_BITS = 2048
-
-# Names openssl prints for the common signature algorithms (cryptography's own names are private).
-_SIGNATURE_NAMES = {
-    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
-    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
-    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
-    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
-    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
-    "1.2.840.113549.1.1.10": "rsassaPss",
-    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
-    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
-    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
-    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
-    "1.3.101.112": "ED25519",
-    "1.3.101.113": "ED448",
-}
-
-_EKU_NAMES = {
-    "1.3.6.1.5.5.7.3.1": "serverAuth",
-    "1.3.6.1.5.5.7.3.2": "clientAuth",
-    "1.3.6.1.5.5.7.3.3": "codeSigning",
-    "1.3.6.1.5.5.7.3.4": "emailProtection",
-    "1.3.6.1.5.5.7.3.8": "timeStamping",
-    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
-    "2.5.29.37.0": "anyExtendedKeyUsage",
-}
 
 
 class CertificateError(Exception):
@@ -59,76 +32,13 @@ class CertificateError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# Facts (return values, diffs, certificate_info)
+# Diffs
 # ---------------------------------------------------------------------------------------------
-def iso8601(value: datetime.datetime) -> str:
-    """``2026-12-01T10:00:00Z``: ISO 8601 in UTC, to the second."""
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def serial_hex(serial: int) -> str:
-    """Serial number as openssl's ``-text`` shows it: lower-case, colon-separated, whole bytes."""
-    raw = serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
-    return _crypto.colon_hex(raw)
-
-
-def signature_algorithm_name(cert: x509.Certificate) -> str:
-    dotted = cert.signature_algorithm_oid.dotted_string
-    return _SIGNATURE_NAMES.get(dotted, dotted)
-
-
-def extended_key_usages(cert: x509.Certificate) -> list[str] | None:
-    """EKU names (``serverAuth``...), or None when the certificate has no EKU (any purpose)."""
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
-        return None
-    return [_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in ext.value]
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    return cert.issuer == cert.subject and _crypto.is_signed_by(cert, cert)
-
-
-def certificate_facts(cert: x509.Certificate, *, now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    """The public facts of a certificate, as every module of this area returns them."""
-    now = now or _crypto.utcnow()
-    key = _crypto.describe_public_key(cert.public_key())
-    not_after = _crypto.not_valid_after(cert)
-    not_before = _crypto.not_valid_before(cert)
-    return {
-        "subject": _crypto.name_to_string(cert.subject),
-        "subject_alt_names": _crypto.subject_alt_names(cert),
-        "issuer": _crypto.name_to_string(cert.issuer),
-        "serial": serial_hex(cert.serial_number),
-        "not_before": iso8601(not_before),
-        "not_after": iso8601(not_after),
-        "days_remaining": _crypto.days_remaining(cert, now=now),
-        "expired": not_after <= now,
-        "key_type": key["type"],
-        "key_size": key.get("size"),
-        "key_curve": key.get("curve"),
-        "signature_algorithm": signature_algorithm_name(cert),
-        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
-        "spki_sha256": _crypto.spki_sha256(cert.public_key()),
-        "is_ca": is_ca(cert),
-        "self_signed": is_self_signed(cert),
-        "extended_key_usage": extended_key_usages(cert),
-    }
-
-
 def diff_summary(cert: x509.Certificate | None) -> str:
     """A few readable lines for diff mode: who, for what, until when, which."""
     if cert is None:
         return "(no certificate)\n"
-    facts = certificate_facts(cert)
+    facts = _x509.certificate_facts(cert)
     lines = [
         f"subject: {facts['subject']}",
         f"subject_alt_names: {', '.join(facts['subject_alt_names']) or '(none)'}",
@@ -156,10 +66,11 @@ def signing_hash(private_key) -> t.Any:
 
 
 def check_key_strength(public_key, *, what: str) -> None:
-    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+    problem = _x509.key_strength_problem(public_key)
+    if problem:
         raise CertificateError(
-            f"{what} is an RSA key of {public_key.key_size} bits; at least {MIN_RSA_BITS} are needed. "
-            "Generate a new key (postmaster.tls.private_key refuses smaller sizes) and a new CSR"
+            f"{what} is {problem}; generate a new key (postmaster.tls.private_key refuses weaker ones: RSA "
+            f"{_x509.MIN_RSA_BITS} bits or more, ECDSA P-256 or stronger) and a new CSR"
         )
 
 
@@ -246,7 +157,7 @@ def check_csr(csr: x509.CertificateSigningRequest, *, csr_source: str, private_k
 
 def check_ca(ca_cert: x509.Certificate, ca_key, *, ca_source: str, key_source: str, now: datetime.datetime) -> None:
     """The CA certificate can sign: it is a CA, its key is the one given, it is valid now."""
-    if not is_ca(ca_cert):
+    if not _x509.is_ca(ca_cert):
         raise CertificateError(f"{ca_source} ('{_crypto.name_to_string(ca_cert.subject)}') is not a CA certificate "
                                "(basicConstraints CA:TRUE missing); create one with postmaster.tls.local_ca")
     try:
@@ -258,10 +169,10 @@ def check_ca(ca_cert: x509.Certificate, ca_key, *, ca_source: str, key_source: s
     if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
         raise CertificateError(f"{key_source} is not the private key of the CA certificate {ca_source}; give the CA's own key")
     if _crypto.not_valid_after(ca_cert) <= now:
-        raise CertificateError(f"the CA certificate {ca_source} expired on {iso8601(_crypto.not_valid_after(ca_cert))}; "
+        raise CertificateError(f"the CA certificate {ca_source} expired on {_x509.iso8601(_crypto.not_valid_after(ca_cert))}; "
                                "renew it (postmaster.tls.local_ca) before issuing")
     if _crypto.not_valid_before(ca_cert) > now:
-        raise CertificateError(f"the CA certificate {ca_source} is not valid before {iso8601(_crypto.not_valid_before(ca_cert))}; check the clock")
+        raise CertificateError(f"the CA certificate {ca_source} is not valid before {_x509.iso8601(_crypto.not_valid_before(ca_cert))}; check the clock")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,11 +281,11 @@ def issue_ca(
 def _expiry_reason(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime) -> str | None:
     remaining = _crypto.days_remaining(cert, now=now)
     if _crypto.not_valid_after(cert) <= now:
-        return f"the certificate expired on {iso8601(_crypto.not_valid_after(cert))}"
+        return f"the certificate expired on {_x509.iso8601(_crypto.not_valid_after(cert))}"
     if remaining < renew_before_days:
         return f"{remaining} days remain, fewer than renew_before_days={renew_before_days}"
     if _crypto.not_valid_before(cert) > now + datetime.timedelta(days=1):
-        return f"the certificate is not valid before {iso8601(_crypto.not_valid_before(cert))}"
+        return f"the certificate is not valid before {_x509.iso8601(_crypto.not_valid_before(cert))}"
     return None
 
 
@@ -396,14 +307,14 @@ def leaf_renew_reason(
     if _name_set(certificate_names(cert)) != _name_set(csr_names(csr)):
         return "the CSR's subjectAltNames changed"
     if issuer_cert is None:
-        if not is_self_signed(cert):
+        if not _x509.is_self_signed(cert):
             return "the certificate is not self-signed (it was issued by a CA)"
     elif not _crypto.is_signed_by(cert, issuer_cert):
         return f"the certificate was not issued by the CA at {issuer_source} (the CA changed)"
-    usages = extended_key_usages(cert)
+    usages = _x509.extended_key_usages(cert)
     if usages is not None and "serverAuth" not in usages:
         return "the certificate does not allow serverAuth"
-    if is_ca(cert):
+    if _x509.is_ca(cert):
         return "the certificate is a CA certificate, not a server certificate"
     return _expiry_reason(cert, renew_before_days=renew_before_days, now=now)
 
@@ -423,7 +334,7 @@ def ca_renew_reason(
     if cert.subject != subject:
         return (f"the CA subject changed ('{_crypto.name_to_string(cert.subject)}' -> "
                 f"'{_crypto.name_to_string(subject)}')")
-    if not is_self_signed(cert):
+    if not _x509.is_self_signed(cert):
         return "the CA certificate is not self-signed"
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
@@ -543,7 +454,7 @@ class _IssuingBackend:
             if remaining < params["renew_before_days"]:
                 raise CertificateError(
                     f"the new certificate would be valid for only {remaining} days (its issuer expires on "
-                    f"{iso8601(_crypto.not_valid_after(cert))}), fewer than renew_before_days={params['renew_before_days']}, "
+                    f"{_x509.iso8601(_crypto.not_valid_after(cert))}), fewer than renew_before_days={params['renew_before_days']}, "
                     "so every run would issue again; renew the CA first"
                 )
             if not self.module.check_mode:
@@ -551,9 +462,9 @@ class _IssuingBackend:
                     self.module, self.path, cert.public_bytes(serialization.Encoding.PEM),
                     mode=mode, owner=params["owner"], group=params["group"], backup=params["backup"],
                 )
-        attributes_changed = reason is None and _fileio.attributes_differ(self.path, mode=mode, owner=params["owner"], group=params["group"])
-        if attributes_changed and not self.module.check_mode:
-            _fileio.apply_attributes(self.path, mode=mode, owner=params["owner"], group=params["group"])
+        # A kept certificate may still need other attributes (check mode: would it).
+        attributes_changed = reason is None and _fileio.set_attributes(self.module, self.path, mode=mode, owner=params["owner"],
+                                                                       group=params["group"])
 
         result: dict[str, t.Any] = {
             "changed": reason is not None or attributes_changed,
@@ -561,7 +472,7 @@ class _IssuingBackend:
             "renewed": reason is not None and existing_bytes is not None,
             "renew_reason": reason,
         }
-        result.update(certificate_facts(cert, now=self.now))
+        result.update(_x509.certificate_facts(cert, now=self.now))
         if backup_file:
             result["backup_file"] = backup_file
         if reason is not None:
@@ -705,7 +616,7 @@ def inspect(
             continue
         certs = _crypto.load_certificates(data, source=path)
         entry: dict[str, t.Any] = {"path": path, "exists": True, "count": len(certs)}
-        entry.update(certificate_facts(certs[0], now=now))
+        entry.update(_x509.certificate_facts(certs[0], now=now))
         entry["matches_key"] = None if public_key is None else _crypto.same_public_key(certs[0].public_key(), public_key)
         out.append(entry)
     return out, warnings

@@ -12,41 +12,17 @@ Works with cryptography 38 (signature checks go through ``_crypto.is_signed_by``
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import ssl
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _pem
-from ansible_collections.postmaster.tls.plugins.module_utils._certificate import MIN_RSA_BITS, extended_key_usages, iso8601, is_ca
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _pathcheck, _pem, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-
-# The names of the checks, as the failure messages spell them.
-CHECK_KEY_MATCH = "key match"
-CHECK_CHAIN_LINKING = "chain linking"
-CHECK_TRUST_ANCHOR = "trust anchor"
-CHECK_VALIDITY = "validity"
-CHECK_DAYS_REMAINING = "days remaining"
-CHECK_NAMES = "names"
-CHECK_KEY_STRENGTH = "key strength"
-CHECK_SIGNATURE = "signature algorithm"
-CHECK_EKU = "extended key usage"
-CHECK_CA = "CA constraints"
-
-WEAK_SIGNATURE_HASHES = frozenset({"md5", "sha1", "md2", "md4"})
-MIN_EC_BITS = 256
-
-# Where distributions keep their CA bundle, for when Python's compiled-in defaults point nowhere.
-WELL_KNOWN_BUNDLES = (
-    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine, Arch
-    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
-    "/etc/ssl/ca-bundle.pem",  # openSUSE
-    "/etc/ssl/cert.pem",  # Alpine, BSDs
-)
 
 CERT_FILE = "cert.pem"
 CHAIN_FILE = "chain.pem"
@@ -61,13 +37,8 @@ class ChainError(Exception):
     """An input cannot be used (missing, unreadable); the message names it and the fix."""
 
 
-class InstallCheckError(ChainError):
-    """An install check failed. ``check`` is the check's name, ``concerned`` the certificate."""
-
-    def __init__(self, check: str, concerned: str, detail: str) -> None:
-        self.check = check
-        self.concerned = concerned
-        super().__init__(f"refused by the {check} check: {concerned}: {detail}; nothing was written")
+# A failed install check: ``check`` names the check, ``concerned`` the certificate (one class for every module).
+InstallCheckError = _x509.CheckError
 
 
 def der(cert: x509.Certificate) -> bytes:
@@ -78,28 +49,16 @@ def pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def describe(cert: x509.Certificate, role: str) -> str:
-    """``leaf certificate 'CN=mail.example.org' (sha256 ab:cd:ef:01:...)``: enough to find it again."""
-    fingerprint = _crypto.cert_fingerprint_sha256(cert)
-    return f"{role} '{_crypto.name_to_string(cert.subject)}' (sha256 {fingerprint[:23]}...)"
-
-
-def is_self_signed(cert: x509.Certificate) -> bool:
-    return cert.issuer == cert.subject and _crypto.is_signed_by(cert, cert)
-
-
 # ---------------------------------------------------------------------------------------------
 # Trust anchors
 # ---------------------------------------------------------------------------------------------
 def default_trust_store() -> str:
     """The system CA bundle (a file), or failing that the hashed CA directory."""
+    bundle = _x509.system_ca_bundle()
+    if bundle:
+        return bundle
     paths = ssl.get_default_verify_paths()
-    files = [os.environ.get(paths.openssl_cafile_env or "SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile, *WELL_KNOWN_BUNDLES]
-    # Resolved, so messages name the real bundle (Debian's /usr/lib/ssl/cert.pem is a symlink).
-    for candidate in files:
-        if candidate and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
-    for candidate in (os.environ.get(paths.openssl_capath_env or "SSL_CERT_DIR"), paths.capath, paths.openssl_capath, "/etc/ssl/certs"):
+    for candidate in (paths.capath, paths.openssl_capath, "/etc/ssl/certs"):
         if candidate and os.path.isdir(candidate):
             return os.path.realpath(candidate)
     raise ChainError("no system trust store found (no CA bundle such as /etc/ssl/certs/ca-certificates.crt); "
@@ -167,12 +126,8 @@ class Dropped:
     cert: x509.Certificate
     reason: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "subject": _crypto.name_to_string(self.cert.subject),
-            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(self.cert),
-            "reason": self.reason,
-        }
+    def as_dict(self, now: datetime.datetime) -> dict[str, t.Any]:
+        return {**_x509.certificate_facts(self.cert, now=now), "reason": self.reason}
 
 
 @dataclass
@@ -212,15 +167,6 @@ def _role(cert: x509.Certificate, leaf: x509.Certificate) -> str:
     return "leaf certificate" if cert is leaf else "intermediate certificate"
 
 
-def _check_signature_hash(cert: x509.Certificate, role: str) -> None:
-    name = _crypto.signature_hash_name(cert)
-    if name in WEAK_SIGNATURE_HASHES or name == "unsupported":
-        raise InstallCheckError(
-            CHECK_SIGNATURE, describe(cert, role),
-            f"it is signed with {name.upper() if name else name}, which clients refuse; have the CA re-issue it with SHA-256 or better",
-        )
-
-
 def build_chain(
     leaf: x509.Certificate,
     candidates: t.Iterable[x509.Certificate],
@@ -240,8 +186,8 @@ def build_chain(
     path: list[x509.Certificate] = []
     current = leaf
     used = {der(leaf)}
-    while not is_self_signed(current):
-        _check_signature_hash(current, _role(current, leaf))
+    while not _x509.is_self_signed(current):
+        _x509.check_signature_hash(current, _role(current, leaf))
         if anchors.issuers_of(current):
             # Stop at the first certificate a trust anchor signed: what the chain holds beyond it
             # (the root, or a cross-signed copy of it that may have expired) is not needed.
@@ -256,29 +202,29 @@ def build_chain(
             continue
         issuer_name = _crypto.name_to_string(current.issuer)
         if named:
-            raise InstallCheckError(
-                CHECK_CHAIN_LINKING, describe(current, _role(current, leaf)),
+            raise _x509.CheckError(
+                _x509.CHECK_CHAIN_LINKING, _x509.describe(current, _role(current, leaf)),
                 f"the chain holds a certificate named '{issuer_name}', but its key does not verify this certificate's "
                 "signature (an impostor or a re-keyed CA certificate); give the intermediate that really issued it",
             )
         if current is leaf and pool:
-            raise InstallCheckError(
-                CHECK_CHAIN_LINKING, describe(current, "leaf certificate"),
+            raise _x509.CheckError(
+                _x509.CHECK_CHAIN_LINKING, _x509.describe(current, "leaf certificate"),
                 f"it was issued by '{issuer_name}', but none of the {len(pool)} chain certificate(s) given is that issuer "
                 f"and no trust anchor in {anchors.source} is; give the issuing intermediate in chain_paths or chain_content",
             )
-        raise InstallCheckError(
-            CHECK_TRUST_ANCHOR, describe(current, _role(current, leaf)),
+        raise _x509.CheckError(
+            _x509.CHECK_TRUST_ANCHOR, _x509.describe(current, _role(current, leaf)),
             f"it was issued by '{issuer_name}', which is neither in the chain given nor among the {len(anchors)} trust "
             f"anchors in {anchors.source}; add the missing intermediate to the chain, or set trust_anchors_path to the CA that issued it",
         )
 
-    if is_self_signed(current):
+    if _x509.is_self_signed(current):
         # The path ends at a self-signed certificate: a root given with the chain, or a self-signed leaf.
         if not anchors.contains(current):
             role = "leaf certificate (self-signed)" if current is leaf else "root certificate"
-            raise InstallCheckError(
-                CHECK_TRUST_ANCHOR, describe(current, role),
+            raise _x509.CheckError(
+                _x509.CHECK_TRUST_ANCHOR, _x509.describe(current, role),
                 f"the chain ends at this self-signed certificate, which is not among the {len(anchors)} trust anchors in "
                 f"{anchors.source}; set trust_anchors_path to a file that holds it if it is meant to be trusted",
             )
@@ -299,60 +245,17 @@ def build_chain(
     return CheckedChain(leaf=leaf, intermediates=path, anchor=anchor, chain=chain, dropped=dropped)
 
 
-def _check_validity(cert: x509.Certificate, role: str, now: datetime.datetime) -> None:
-    not_after = _crypto.not_valid_after(cert)
-    not_before = _crypto.not_valid_before(cert)
-    if not_after <= now:
-        raise InstallCheckError(CHECK_VALIDITY, describe(cert, role),
-                                f"it expired on {iso8601(not_after)}; renew it before installing")
-    if not_before > now:
-        raise InstallCheckError(CHECK_VALIDITY, describe(cert, role),
-                                f"it is not valid before {iso8601(not_before)} (not yet valid); check the clocks or wait")
-
-
-def _check_key_strength(cert: x509.Certificate, role: str) -> None:
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role),
-                                f"its RSA key has {key.key_size} bits, fewer than {MIN_RSA_BITS}; issue a certificate for a stronger key")
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
-        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role),
-                                f"its EC key is on {key.curve.name} ({key.curve.key_size} bits); use P-256 or stronger")
-    if isinstance(key, dsa.DSAPublicKey):
-        raise InstallCheckError(CHECK_KEY_STRENGTH, describe(cert, role), "it has a DSA key, which TLS servers no longer use")
-
-
-def _check_eku(cert: x509.Certificate, role: str) -> None:
-    usages = extended_key_usages(cert)
-    if usages is None or "serverAuth" in usages or "anyExtendedKeyUsage" in usages:
-        return
-    raise InstallCheckError(CHECK_EKU, describe(cert, role),
-                            f"its extended key usage ({', '.join(usages)}) does not allow serverAuth, so clients refuse it "
-                            "for a server; have it issued for TLS server authentication")
-
-
-def check_served_leaf(leaf: x509.Certificate, *, now: datetime.datetime | None = None) -> None:
-    """The checks a certificate must pass to be served at all, for modules that point a service at
-    files they did not install (postfix_tls, dovecot_tls): dates, key strength, signature hash and
-    extended key usage. Names and the chain are certificate_install's and mail_tls_verify's to check,
-    which know the names and the trust anchors."""
-    role = "leaf certificate"
-    _check_validity(leaf, role, now or _crypto.utcnow())
-    _check_key_strength(leaf, role)
-    _check_signature_hash(leaf, role)
-    _check_eku(leaf, role)
-
-
 def _check_ca(cert: x509.Certificate) -> None:
     role = "intermediate certificate"
-    if not is_ca(cert):
-        raise InstallCheckError(CHECK_CA, describe(cert, role), "it is not a CA certificate (basicConstraints CA:TRUE missing) and cannot issue")
+    if not _x509.is_ca(cert):
+        raise _x509.CheckError(_x509.CHECK_CA, _x509.describe(cert, role),
+                               "it is not a CA certificate (basicConstraints CA:TRUE missing) and cannot issue")
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         return
     if not usage.key_cert_sign:
-        raise InstallCheckError(CHECK_CA, describe(cert, role), "its keyUsage does not allow keyCertSign")
+        raise _x509.CheckError(_x509.CHECK_CA, _x509.describe(cert, role), "its keyUsage does not allow keyCertSign")
 
 
 def check_install(
@@ -363,38 +266,46 @@ def check_install(
     key_source: str,
     anchors: AnchorIndex,
     include_root: bool,
-    required_names: t.Iterable[str],
+    required_names: t.Sequence[str],
     min_days_remaining: int,
     now: datetime.datetime,
+    validator: _pathcheck.PathValidator,
 ) -> CheckedChain:
-    """Every check of certificate_install, in the order a reader would debug them."""
+    """Every check of certificate_install, in the order a reader would debug them.
+
+    The named checks come first, each with a message that says what to fix; RFC 5280 path validation by
+    ``validator`` comes last and refuses what they do not cover (path length and name constraints,
+    critical extensions nobody knows, ...).
+    """
     if not _crypto.same_public_key(leaf.public_key(), private_key.public_key()):
-        raise InstallCheckError(CHECK_KEY_MATCH, describe(leaf, "leaf certificate"),
-                                f"it does not match the private key {key_source} (key spki_sha256 "
-                                f"{_crypto.spki_sha256(private_key.public_key())}, certificate spki_sha256 "
-                                f"{_crypto.spki_sha256(leaf.public_key())}); give the key the CSR was made with")
+        raise _x509.CheckError(_x509.CHECK_KEY_MATCH, _x509.describe(leaf, "leaf certificate"),
+                               f"it does not match the private key {key_source} (key spki_sha256 "
+                               f"{_crypto.spki_sha256(private_key.public_key())}, certificate spki_sha256 "
+                               f"{_crypto.spki_sha256(leaf.public_key())}); give the key the CSR was made with")
     checked = build_chain(leaf, candidates, anchors, include_root=include_root, now=now)
     path = [leaf, *checked.intermediates]
     for cert in path:
-        _check_validity(cert, _role(cert, leaf), now)
+        _x509.check_validity(cert, _role(cert, leaf), now)
     if checked.anchor is not leaf:
-        _check_validity(checked.anchor, "trust anchor", now)
+        _x509.check_validity(checked.anchor, "trust anchor", now)
     remaining = _crypto.days_remaining(leaf, now=now)
     if remaining < min_days_remaining:
-        raise InstallCheckError(CHECK_DAYS_REMAINING, describe(leaf, "leaf certificate"),
-                                f"only {remaining} days remain (until {iso8601(_crypto.not_valid_after(leaf))}), fewer than "
-                                f"min_days_remaining={min_days_remaining}; renew it first")
+        raise _x509.CheckError(_x509.CHECK_DAYS_REMAINING, _x509.describe(leaf, "leaf certificate"),
+                               f"only {remaining} days remain (until {_x509.iso8601(_crypto.not_valid_after(leaf))}), fewer than "
+                               f"min_days_remaining={min_days_remaining}; renew it first")
     for name in required_names:
         if not _crypto.covers(leaf, name):
-            raise InstallCheckError(CHECK_NAMES, describe(leaf, "leaf certificate"),
-                                    f"it does not cover the required name {name} (its names: {', '.join(_crypto.dns_names(leaf)) or 'none'}; "
-                                    "a wildcard covers exactly one left-most label); issue it for that name")
+            raise _x509.CheckError(_x509.CHECK_NAMES, _x509.describe(leaf, "leaf certificate"),
+                                   f"it does not cover the required name {name} (its names: {', '.join(_crypto.dns_names(leaf)) or 'none'}; "
+                                   "a wildcard covers exactly one left-most label); issue it for that name")
     for cert in path:
-        _check_key_strength(cert, _role(cert, leaf))
+        _x509.check_key_strength(cert, _role(cert, leaf))
     for cert in path:
-        _check_eku(cert, _role(cert, leaf))
+        _x509.check_eku(cert, _role(cert, leaf))
+    _x509.check_server_key_usage(leaf)
     for cert in checked.intermediates:
         _check_ca(cert)
+    validator.validate(leaf, checked.intermediates, checked.anchor, now=now, required_names=required_names)
     return checked
 
 
@@ -490,15 +401,9 @@ def summarize_file(data: bytes | None, *, passphrase: str | None = None) -> list
     return lines or ["(empty)"]
 
 
-def chain_facts(checked: CheckedChain) -> list[dict[str, str]]:
-    return [
-        {
-            "subject": _crypto.name_to_string(cert.subject),
-            "issuer": _crypto.name_to_string(cert.issuer),
-            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
-        }
-        for cert in [checked.leaf, *checked.chain]
-    ]
+def chain_facts(checked: CheckedChain, now: datetime.datetime) -> list[dict[str, t.Any]]:
+    """The installed certificates, leaf first, as ``_x509.certificate_facts``."""
+    return [_x509.certificate_facts(cert, now=now) for cert in [checked.leaf, *checked.chain]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,12 +426,17 @@ class _PlannedFile:
 class InstallBackend:
     """Check everything, then write cert.pem, chain.pem, fullchain.pem and combined.pem atomically."""
 
-    def __init__(self, module, *, params: dict[str, t.Any] | None = None, anchors_done: dict[tuple[str, bytes], bool] | None = None) -> None:
-        """``params`` - one item of a batch instead of the module's parameters. ``anchors_done`` - trust anchors files
-        that earlier items of the same batch already installed (path and content: installed), so each is planned,
-        written and shown in the diff once."""
+    def __init__(self, module, *, validator: _pathcheck.PathValidator, params: dict[str, t.Any] | None = None,
+                 anchors_done: dict[tuple[str, bytes], bool] | None = None) -> None:
+        """``validator`` - the RFC 5280 path validator (one per module run). ``params`` - one item of a batch instead of
+        the module's parameters. ``anchors_done`` - trust anchors files that earlier items of the same batch already
+        installed (path and content: installed), so each is planned, written and shown in the diff once."""
         self.module = module
+        self.validator = validator
         self.params = module.params if params is None else params
+        # Explicit flag files, and the layout's flag of every service named in reload_services.
+        self.reload_flags: list[str] = list(self.params.get("reload_flags") or []) + [
+            _layout.reload_flag(service) for service in self.params.get("reload_services") or []]
         self.dest: str = self.params["dest"]
         self.now = _crypto.utcnow()
         self.missing: list[str] = []
@@ -624,46 +534,43 @@ class InstallBackend:
                 same = same_certificates(item.before, content)
             item.content_changed = not same
             item.attributes_changed = not item.content_changed and _fileio.attributes_differ(
-                item.path, mode=item.mode, owner=params["owner"], group=item.group)
+                self.module, item.path, mode=item.mode, owner=params["owner"], group=item.group)
             planned.append(item)
         return planned
 
     def _write(self, planned: list[_PlannedFile]) -> dict[str, str]:
+        """Stage every changed file (content, attributes, backup) before the first goes live, then rename them in
+        order; put back the ones already renamed when a later one fails, so a half-written set never goes live."""
         params = self.params
+        _fileio.check_owner_group(params["owner"], params["group"])
         for directory in sorted({os.path.dirname(item.path) for item in planned if item.content_changed}):
             if not os.path.isdir(directory):
                 try:
                     os.makedirs(directory, mode=0o755)
                 except OSError as exc:
                     raise ChainError(f"cannot create the destination directory {directory}: {exc.strerror}") from None
-        backups: dict[str, str] = {}
-        done: list[_PlannedFile] = []
         # Before the first served file changes: a service that reads them reloads even if the run stops here.
         # The trust anchors alone are not served: a new CA certificate needs no reload.
         if any(item.content_changed or item.attributes_changed for item in planned if item.name != TRUST_ANCHORS_KEY):
-            for flag in params.get("reload_flags") or []:
+            for flag in self.reload_flags:
                 _fileio.raise_flag(flag)
+        staged = [(item, _fileio.stage(self.module, item.path, item.content, mode=item.mode, owner=params["owner"], group=item.group,
+                                       backup=params["backup"])) for item in planned if item.content_changed]
+        snapshot = _fileio.Snapshot()
         try:
+            for item, staged_file in staged:
+                snapshot.take(item.path)
+                staged_file.commit()
             for item in planned:
-                if not (item.content_changed or item.attributes_changed):
-                    continue
-                if item.content_changed:
-                    backup = _fileio.atomic_write(self.module, item.path, item.content, mode=item.mode,
-                                                  owner=params["owner"], group=item.group, backup=params["backup"])
-                    if backup:
-                        backups[FILE_KEYS.get(item.name, item.name)] = backup
-                else:
-                    _fileio.apply_attributes(item.path, mode=item.mode, owner=params["owner"], group=item.group)
-                done.append(item)
+                if item.attributes_changed:
+                    snapshot.take(item.path)
+                    _fileio.set_attributes(self.module, item.path, mode=item.mode, owner=params["owner"], group=item.group)
         except _fileio.FileIOError as exc:
-            # Put back what was already replaced, so a half-written set never goes live.
-            for item in reversed(done):
-                try:
-                    _fileio.restore(item.path, item.before, mode=item.before_mode)
-                except OSError:
-                    pass
-            raise ChainError(f"{exc}; the files already replaced ({', '.join(item.path for item in done) or 'none'}) were restored") from None
-        return backups
+            problems = snapshot.restore(functools.partial(_fileio.atomic_write, self.module))
+            restored = "; restoring the previous files also failed: " + "; ".join(problems) if problems else \
+                f"; the files already replaced were restored ({', '.join(snapshot.files) or 'none'})"
+            raise ChainError(f"{exc}{restored}") from None
+        return {FILE_KEYS.get(item.name, item.name): staged_file.backup for item, staged_file in staged if staged_file.backup}
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, t.Any]:
@@ -674,19 +581,19 @@ class InstallBackend:
             for what in self.missing:
                 self.module.warn(f"{what} does not exist yet; check mode assumes an earlier task creates it and predicts an install")
             return {"changed": True, "dest": self.dest, "files": files, "changed_files": list(FILE_KEYS),
-                    "trust_anchors_installed": False}
+                    "trust_anchors_installed": False, "reload_flags": self.reload_flags}
         leaf, candidates, key_data, private_key, anchors = inputs
         checked = check_install(
             leaf=leaf, candidates=candidates, private_key=private_key, key_source=params["privatekey_path"],
             anchors=anchors, include_root=params["include_root"], required_names=params["required_names"],
-            min_days_remaining=params["min_days_remaining"], now=self.now,
+            min_days_remaining=params["min_days_remaining"], now=self.now, validator=self.validator,
         )
         if b"ENCRYPTED" in key_data:
             self.module.warn("the private key is encrypted, so combined.pem carries it encrypted: Postfix cannot read an encrypted key "
                              "in smtpd_tls_chain_files; store the key unencrypted (mode 0600) for a mail server")
         for item in checked.dropped:
             if item.reason != "duplicate":
-                self.module.warn(f"left out {describe(item.cert, 'certificate')}: {item.reason}")
+                self.module.warn(f"left out {_x509.describe(item.cert, 'certificate')}: {item.reason}")
         # An earlier item of the same batch that installs the same anchors at the same path has them: planned once.
         shared = self.anchors_done.get(self.anchors_file) if self.anchors_file else None
         anchors_file = self.anchors_file if shared is None else None
@@ -702,15 +609,13 @@ class InstallBackend:
             "changed_files": changed_files,
             "fingerprint_sha256": _crypto.cert_fingerprint_sha256(leaf),
             "spki_sha256": _crypto.spki_sha256(leaf.public_key()),
-            "not_after": iso8601(_crypto.not_valid_after(leaf)),
+            "not_after": _x509.iso8601(_crypto.not_valid_after(leaf)),
             "days_remaining": _crypto.days_remaining(leaf, now=self.now),
-            "chain": chain_facts(checked),
-            "trust_anchor": {
-                "subject": _crypto.name_to_string(checked.anchor.subject),
-                "fingerprint_sha256": _crypto.cert_fingerprint_sha256(checked.anchor),
-                "source": anchors.source,
-            },
-            "dropped": [item.as_dict() for item in checked.dropped],
+            "chain": chain_facts(checked, self.now),
+            "trust_anchor": {**_x509.certificate_facts(checked.anchor, now=self.now), "source": anchors.source},
+            "path_validation": self.validator.name,
+            "reload_flags": self.reload_flags,
+            "dropped": [item.as_dict(self.now) for item in checked.dropped],
             # The anchors are at trust_anchors_path after this run (in check mode: already before it).
             "trust_anchors_installed": shared if shared is not None else any(
                 item.name == TRUST_ANCHORS_KEY and not (self.module.check_mode and item.content_changed) for item in planned),

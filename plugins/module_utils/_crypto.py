@@ -9,6 +9,7 @@ later (``not_valid_after_utc``, ``load_pem_x509_certificates``) are wrapped here
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import re
@@ -111,6 +112,60 @@ def load_private_key(data: bytes, *, passphrase: str | None = None, source: str 
         except UnsupportedAlgorithm as exc:
             raise PEMError(f"{source} uses an unsupported algorithm ({exc})") from exc
     raise PEMError(f"{source}: no private key found")  # pragma: no cover
+
+
+def key_label(key: t.Any) -> str:
+    """A short human name for any key (private or public): "RSA 4096-bit", "ECDSA secp521r1", "Ed448"."""
+    found = describe_public_key(key.public_key() if hasattr(key, "public_key") else key)
+    if found["type"] == "rsa":
+        return f"RSA {found['size']}-bit"
+    if found["type"] == "ecdsa":
+        return f"ECDSA {found['curve']}"
+    return {"ed25519": "Ed25519", "ed448": "Ed448"}.get(found["type"], str(found["type"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExistingKey:
+    """What is in a key file: nothing, a key that could be read, or a file that could not."""
+
+    status: t.Literal["absent", "readable", "unreadable"]
+    key: t.Any = None
+    encrypted: bool = False
+    problem: str = ""
+    passphrase_problem: bool = False
+
+    @property
+    def readable(self) -> bool:
+        return self.status == "readable"
+
+
+def read_key(data: bytes | None, *, passphrase: str | None, source: str, passphrase_option: str = "passphrase") -> ExistingKey:
+    """Parse a key file's content in any PEM/DER flavour; report, never raise, when it cannot be read.
+
+    ``problem`` says why in words that name ``passphrase_option``; it never quotes the file.
+    """
+    if data is None:
+        return ExistingKey(status="absent")
+    if not data.strip():
+        return ExistingKey(status="unreadable", problem=f"{source} is empty")
+    try:
+        key = load_private_key(data, passphrase=passphrase or None, source=source)
+        return ExistingKey(status="readable", key=key, encrypted=bool(passphrase))
+    except KeyPassphraseError:
+        pass
+    except PEMError as exc:
+        if "unsupported algorithm" in str(exc):
+            return ExistingKey(status="unreadable", problem=f"{source} holds a key of an algorithm this host's cryptography cannot read")
+        return ExistingKey(status="unreadable", problem=f"{source} is corrupt, truncated or not a private key")
+    if not passphrase:
+        return ExistingKey(status="unreadable", problem=f"{source} is encrypted and no {passphrase_option} was given", passphrase_problem=True)
+    # A passphrase was given and refused: either the key is not encrypted at all, or it is wrong.
+    try:
+        key = load_private_key(data, passphrase=None, source=source)
+    except PEMError:
+        return ExistingKey(status="unreadable", passphrase_problem=True,
+                           problem=f"{source} cannot be decrypted with the given {passphrase_option} (wrong {passphrase_option}, or the file is corrupt)")
+    return ExistingKey(status="readable", key=key, encrypted=False)
 
 
 def not_valid_after(cert: x509.Certificate) -> datetime.datetime:

@@ -16,7 +16,7 @@ import ipaddress
 import re
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -28,7 +28,6 @@ if t.TYPE_CHECKING:
     from ansible.module_utils.basic import AnsibleModule
 
 DEFAULT_DIGEST = "sha256"
-DIGESTS: tuple[str, ...] = ("sha256", "sha384", "sha512")
 DEFAULT_CSR_MODE = 0o644
 DEFAULT_EXTENDED_KEY_USAGE: tuple[str, ...] = ("serverAuth",)
 
@@ -47,15 +46,8 @@ _KEY_USAGES: dict[str, tuple[str, str]] = {
 }
 KEY_USAGE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for name, _kw in _KEY_USAGES.values()))
 
-_EKU_OIDS: dict[str, str] = {
-    "serverAuth": "1.3.6.1.5.5.7.3.1",
-    "clientAuth": "1.3.6.1.5.5.7.3.2",
-    "codeSigning": "1.3.6.1.5.5.7.3.3",
-    "emailProtection": "1.3.6.1.5.5.7.3.4",
-    "timeStamping": "1.3.6.1.5.5.7.3.8",
-    "OCSPSigning": "1.3.6.1.5.5.7.3.9",
-}
-_EKU_NAMES = {oid: name for name, oid in _EKU_OIDS.items()}
+# The usages a CSR may ask for by name (anyExtendedKeyUsage is for CAs to grant, not for a server to ask).
+_EKU_CHOICES = tuple(name for name in _x509.EKU_OIDS if name != "anyExtendedKeyUsage")
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
 
 # Subject options in X.509 order (most significant first) -> (OID dotted string, short name).
@@ -196,7 +188,7 @@ def key_usage_names(values: t.Iterable[str]) -> tuple[str, ...]:
 
 
 def extended_key_usage_oids(values: t.Iterable[str]) -> tuple[str, ...]:
-    by_lower = {name.lower(): oid for name, oid in _EKU_OIDS.items()}
+    by_lower = {name.lower(): _x509.EKU_OIDS[name] for name in _EKU_CHOICES}
     out = []
     for value in values:
         text = str(value).strip()
@@ -204,21 +196,17 @@ def extended_key_usage_oids(values: t.Iterable[str]) -> tuple[str, ...]:
         if oid is None and _OID.match(text):
             oid = text
         if oid is None:
-            raise CsrOptionError(f"extended_key_usage {value!r} is not known; use {', '.join(_EKU_OIDS)} or a dotted OID")
+            raise CsrOptionError(f"extended_key_usage {value!r} is not known; use {', '.join(_EKU_CHOICES)} or a dotted OID")
         out.append(oid)
     return tuple(sorted(set(out)))
 
 
-def eku_label(oid: str) -> str:
-    return _EKU_NAMES.get(oid, oid)
-
-
 def check_digest(value: str | None) -> str:
     digest = (value or DEFAULT_DIGEST).strip().lower().replace("-", "")
-    if digest in ("md5", "sha1"):
+    if digest in _x509.WEAK_SIGNATURE_HASHES:
         raise CsrOptionError(f"digest={value} is refused: {digest} signatures are forgeable and CAs reject them; use digest=sha256 (or sha384, sha512)")
-    if digest not in DIGESTS:
-        raise CsrOptionError(f"digest={value} is not supported; use one of {', '.join(DIGESTS)}")
+    if digest not in _x509.SIGNING_DIGESTS:
+        raise CsrOptionError(f"digest={value} is not supported; use one of {', '.join(_x509.SIGNING_DIGESTS)}")
     return digest
 
 
@@ -245,7 +233,7 @@ class CsrContent:
             "subject": ",".join(f"{_SUBJECT_SHORT.get(oid, oid)}={value}" for oid, value in reversed(self.subject)),
             "subject_alt_names": list(self.subject_alt_names),
             "key_usage": list(self.key_usage),
-            "extended_key_usage": [eku_label(oid) for oid in self.extended_key_usage],
+            "extended_key_usage": [_x509.eku_name(oid) for oid in self.extended_key_usage],
             "ocsp_must_staple": self.ocsp_must_staple,
             "digest": self.digest,
             "public_key_spki_sha256": self.spki_sha256,
@@ -267,8 +255,8 @@ def differences(found: CsrContent, wanted: CsrContent) -> list[str]:
     if found.key_usage != wanted.key_usage:
         reasons.append(f"key usage differs ({', '.join(found.key_usage) or 'none'} != {', '.join(wanted.key_usage) or 'none'})")
     if found.extended_key_usage != wanted.extended_key_usage:
-        have = ", ".join(eku_label(oid) for oid in found.extended_key_usage) or "none"
-        want = ", ".join(eku_label(oid) for oid in wanted.extended_key_usage) or "none"
+        have = ", ".join(_x509.eku_name(oid) for oid in found.extended_key_usage) or "none"
+        want = ", ".join(_x509.eku_name(oid) for oid in wanted.extended_key_usage) or "none"
         reasons.append(f"extended key usage differs ({have} != {want})")
     if found.ocsp_must_staple != wanted.ocsp_must_staple:
         reasons.append(f"OCSP must-staple is {'set' if found.ocsp_must_staple else 'not set'}, {'wanted' if wanted.ocsp_must_staple else 'not wanted'}")
@@ -403,7 +391,7 @@ class CsrRequest:
             return ("digitalSignature", "keyEncipherment") if is_rsa else ("digitalSignature",)
         if "keyEncipherment" in self.key_usage and not is_rsa:
             raise CsrOptionError(f"key_usage keyEncipherment needs an RSA key, but the key in {self.privatekey_path} is "
-                                 f"{_keys.key_label(key)}; remove keyEncipherment")
+                                 f"{_crypto.key_label(key)}; remove keyEncipherment")
         if ("encipherOnly" in self.key_usage or "decipherOnly" in self.key_usage) and "keyAgreement" not in self.key_usage:
             raise CsrOptionError("key_usage encipherOnly and decipherOnly need keyAgreement as well")
         return self.key_usage
@@ -489,14 +477,14 @@ def read_existing_csr(data: bytes | None, *, path: str) -> tuple[x509.Certificat
     return csr, None
 
 
-def load_signing_key(request: CsrRequest) -> _keys.ExistingKey:
+def load_signing_key(request: CsrRequest) -> _crypto.ExistingKey:
     """The private key (status absent when it does not exist); refuse keys no mail CA would sign."""
     try:
         data = _fileio.read_bytes(request.privatekey_path)
     except _fileio.FileIOError as exc:
         raise CsrError(f"{exc}; run with become, or fix the key file's permissions") from None
-    existing = _keys.read_key(data, passphrase=request.privatekey_passphrase, source=f"private key {request.privatekey_path}",
-                              passphrase_option="privatekey_passphrase")
+    existing = _crypto.read_key(data, passphrase=request.privatekey_passphrase, source=f"private key {request.privatekey_path}",
+                                passphrase_option="privatekey_passphrase")
     if existing.status == "absent":
         return existing
     if not existing.readable:
@@ -504,9 +492,11 @@ def load_signing_key(request: CsrRequest) -> _keys.ExistingKey:
         raise CsrError(f"{existing.problem}; {fix}. Nothing was written")
     key = existing.key
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
-        raise CsrError(f"private key {request.privatekey_path} is {_keys.key_label(key)}; use an RSA, ECDSA or Ed25519 key")
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < _keys.MIN_RSA_BITS:
-        raise CsrError(f"private key {request.privatekey_path} is RSA {key.key_size}-bit; CAs refuse keys below {_keys.MIN_RSA_BITS} bits, make a new key")
+        raise CsrError(f"private key {request.privatekey_path} is {_crypto.key_label(key)}; use an RSA, ECDSA or Ed25519 key")
+    weak = _x509.key_strength_problem(key.public_key())
+    if weak:
+        raise CsrError(f"private key {request.privatekey_path} is {weak}; CAs and clients refuse it (RSA needs {_x509.MIN_RSA_BITS} "
+                       "bits or more, ECDSA P-256 or stronger): make a new key with postmaster.tls.private_key")
     return existing
 
 
@@ -519,9 +509,9 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
     check_mode = bool(module.check_mode)
     path = request.path
     try:
-        _keys.resolve_ids(request.owner, request.group)
-        dir_warning = _keys.check_target_dir(path, check_mode=check_mode)
-    except _keys.PrivateKeyError as exc:
+        _fileio.check_owner_group(request.owner, request.group)
+        dir_warning = _fileio.check_target_dir(path, check_mode=check_mode)
+    except _fileio.FileIOError as exc:
         raise CsrError(str(exc)) from None
     if dir_warning:
         module.warn(dir_warning)
@@ -562,7 +552,7 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
     else:
         reasons = [problem or f"{path} is not a readable CSR"]
 
-    before_files = _keys.file_facts(path)
+    before_files = _fileio.file_facts(path)
     after_files = {**before_files, "mode": f"{request.mode:04o}"}
     for option in ("owner", "group"):
         if getattr(request, option) not in (None, ""):
@@ -572,8 +562,8 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
     if reasons:
         changed = True
         try:
-            _keys.require_writable_dir(path)
-        except _keys.PrivateKeyError as exc:
+            _fileio.check_writable_dir(path, missing_ok=True)
+        except _fileio.FileIOError as exc:
             raise CsrError(str(exc)) from None
         csr = build_csr(request, key)
         pem = csr_pem(csr)
@@ -588,12 +578,10 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
     else:
         csr = existing
         pem = csr_pem(csr)
-        changed = _fileio.attributes_differ(path, mode=request.mode, owner=request.owner, group=request.group)
-        if changed and not check_mode:
-            try:
-                _fileio.apply_attributes(path, mode=request.mode, owner=request.owner, group=request.group)
-            except _fileio.FileIOError as exc:
-                raise CsrError(str(exc)) from None
+        try:
+            changed = _fileio.set_attributes(module, path, mode=request.mode, owner=request.owner, group=request.group)
+        except _fileio.FileIOError as exc:
+            raise CsrError(str(exc)) from None
 
     result_content = content_of(csr)
     result: dict[str, t.Any] = {
@@ -606,7 +594,7 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
         "spki_sha256": wanted.spki_sha256,
         "digest": result_content.digest,
         "key_usage": list(result_content.key_usage),
-        "extended_key_usage": [eku_label(oid) for oid in result_content.extended_key_usage],
+        "extended_key_usage": [_x509.eku_name(oid) for oid in result_content.extended_key_usage],
         "ocsp_must_staple": result_content.ocsp_must_staple,
         "reasons": reasons,
     }

@@ -4,20 +4,23 @@
 """Dovecot TLS settings for Dovecot 2.3 and 2.4 from one version-neutral description.
 
 The module owns exactly one drop-in file in ``conf.d`` (``99-postmaster-tls.conf`` by default), which
-``!include conf.d/*.conf`` reads last, so the distribution's files stay as shipped. What it does:
+``!include conf.d/*.conf`` reads last, so the distribution's files stay as shipped. A run (``run()``) has the
+phases and names of ``_postfix`` and reaches the host through the same ``_service.Host``:
 
-* detect the Dovecot series (``dovecot --version``) and render the drop-in with that series' names
+* ``desired_state()``: detect the series (``dovecot --version``) and render the drop-in with its names
   (2.3 ``ssl_cert = </path``; 2.4 ``ssl_server_cert_file = /path``, see Dovecot's "Upgrading 2.3 to
   2.4", converted settings);
-* check every certificate/key pair before anything is written: files exist, the key matches the
-  certificate, the alternative certificate has another key type, and the key is not readable by
-  Dovecot's unprivileged users (Dovecot reads keys as root before it drops privileges);
-* build a complete candidate copy of the configuration directory in a private temporary directory,
-  find settings elsewhere that would still override the drop-in (set later at top level, or inside a
-  ``protocol``/``local``/``remote``/``local_name`` filter) and comment them out there when asked;
-* let ``doveconf -c CANDIDATE`` parse the candidate (``-x`` makes it open every referenced file) and
-  check with ``doveconf -f FILTER NAME...`` that the effective values are the intended ones;
-* only then write the changed files atomically, check the live configuration once more and put the
+* ``served_certificates()``: every certificate/key pair checked as a TLS client will see it
+  (``_service.served_certificate``, shared with Postfix), the alternative certificate of the other key type,
+  and no key readable by Dovecot's unprivileged users (Dovecot reads keys as root before it drops privileges);
+* ``plan()``: read the configuration as it would be with the new drop-in (nothing written), find settings
+  elsewhere that would still override it (set later at top level, or inside a
+  ``protocol``/``local``/``remote``/``local_name`` filter), comment them out when asked, and compare every
+  file that would change with the disk;
+* ``stage()``: apply the plan to a private copy of the configuration directory, let ``doveconf -c CANDIDATE``
+  parse it (``-x`` makes it open every referenced file) and check with ``doveconf -f FILTER NAME...`` that the
+  effective values are the intended ones; check mode stops here;
+* ``install()``: write the changed files atomically, check the live configuration once more and put the
   previous files back if Dovecot refuses it.
 
 Reloading Dovecot is the role handler's job. Private key bytes never leave the key file: only
@@ -26,6 +29,7 @@ fingerprints, key types and paths appear in results, diffs and messages.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import grp
 import os
@@ -37,7 +41,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _commands, _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _service
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -412,14 +416,21 @@ def _flatten_name(name: str, section: tuple[tuple[str, str], ...]) -> tuple[str,
 
 
 class _Scanner:
-    def __init__(self) -> None:
+    def __init__(self, overrides: dict[str, str]) -> None:
         self.result = ScanResult()
         self.order = 0
+        self.overrides = {os.path.normpath(path): text for path, text in overrides.items()}
+
+    def _included(self, pattern: str) -> list[str]:
+        found = {path for path in glob.glob(pattern) if os.path.isfile(path)}
+        found.update(path for path in self.overrides if fnmatch.fnmatchcase(path, pattern))
+        return sorted(found)
 
     def scan(self, path: str, section: list[tuple[str, str]], depth: int) -> None:
         if depth > _MAX_INCLUDE_DEPTH:
             raise DovecotError(f"{path}: includes nested more than {_MAX_INCLUDE_DEPTH} deep (an include loop?)")
-        data = _fileio.read_bytes(path)
+        path = os.path.normpath(path)
+        data = self.overrides[path].encode("utf-8", "surrogateescape") if path in self.overrides else _fileio.read_bytes(path)
         if data is None:
             raise DovecotError(f"{path} does not exist")
         self.result.files.append(path)
@@ -433,12 +444,11 @@ class _Scanner:
                 pattern = _unquote(pattern)
                 if not os.path.isabs(pattern):
                     pattern = os.path.join(os.path.dirname(path), pattern)
-                matches = sorted(glob.glob(pattern))
+                matches = self._included(os.path.normpath(pattern))
                 if not matches and keyword == "!include" and not glob.has_magic(pattern):
                     raise DovecotError(f"{path} line {first}: included file {pattern} does not exist")
                 for match in matches:
-                    if os.path.isfile(match):
-                        self.scan(match, list(section), depth + 1)
+                    self.scan(match, list(section), depth + 1)
             elif line == "}":
                 if section:
                     section.pop()
@@ -457,9 +467,13 @@ class _Scanner:
         self.result.file_end[path] = self.order
 
 
-def scan_config(main_conf: str) -> ScanResult:
-    """Every assignment in ``main_conf`` and the files it includes, in the order Dovecot reads them."""
-    scanner = _Scanner()
+def scan_config(main_conf: str, *, overrides: dict[str, str] | None = None) -> ScanResult:
+    """Every assignment in ``main_conf`` and the files it includes, in the order Dovecot reads them.
+
+    ``overrides`` are files as they would be (path: text), read instead of the disk (and found by includes even
+    when they do not exist yet): the configuration as it would be after a change, without writing anything.
+    """
+    scanner = _Scanner(overrides or {})
     scanner.scan(main_conf, [], 0)
     return scanner.result
 
@@ -646,7 +660,8 @@ def effective_mismatches(doveconf: Doveconf, conf: str, request: TLSRequest, nam
 # Certificates, keys and key permissions
 # ---------------------------------------------------------------------------------------------
 def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: list[str]) -> dict[str, t.Any] | None:
-    """Facts about one certificate/key pair; raise when they cannot work together.
+    """Facts about one certificate/key pair (``_service.served_certificate`` plus ``label``); raise when they cannot
+    work together or clients would refuse the certificate.
 
     In check mode a missing file is a warning (an earlier task may be about to create it) and None is
     returned; in a real run it is an error.
@@ -667,10 +682,7 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
         if problem:
             raise DovecotError(f"{label}: {problem}")
     try:
-        leaf = _crypto.load_certificate(cert_data, source=pair.cert_path)
-    except _crypto.PEMError as exc:
-        raise DovecotError(f"{label}: {exc}") from None
-    try:
+        chain = _crypto.load_certificates(cert_data, source=pair.cert_path)
         key = _crypto.load_private_key(key_data, source=pair.key_path)
     except _crypto.KeyPassphraseError:
         raise DovecotError(
@@ -679,38 +691,20 @@ def inspect_pair(label: str, pair: CertKeyPair, *, check_mode: bool, warnings: l
         ) from None
     except _crypto.PEMError as exc:
         raise DovecotError(f"{label}: {exc}") from None
-    cert_key = leaf.public_key()
-    if not _crypto.same_public_key(cert_key, key.public_key()):
-        raise DovecotError(
-            f"{label}: the private key {pair.key_path} does not match the certificate {pair.cert_path}"
-            f" (certificate key SPKI sha256 {_crypto.spki_sha256(cert_key)},"
-            f" private key's SPKI sha256 {_crypto.spki_sha256(key.public_key())}); deploy the matching pair"
-        )
-    facts = _crypto.describe_public_key(cert_key)
     try:
-        _chain.check_served_leaf(leaf)
-    except _chain.InstallCheckError as exc:
-        raise DovecotError(f"{label}: {pair.cert_path}: {exc}") from None
-    remaining = _crypto.days_remaining(leaf)
-    return {
-        "label": label,
-        "cert_path": pair.cert_path,
-        "key_path": pair.key_path,
-        "key_type": facts["type"],
-        "key_size": facts.get("size"),
-        "subject": _crypto.name_to_string(leaf.subject),
-        "dns_names": _crypto.dns_names(leaf),
-        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(leaf),
-        "spki_sha256": _crypto.spki_sha256(cert_key),
-        "not_after": _crypto.not_valid_after(leaf).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "days_remaining": remaining,
-    }
+        facts, chain_warnings = _service.served_certificate(chain, key, cert_path=pair.cert_path, key_path=pair.key_path,
+                                                            key_where=pair.key_path, cert_where=pair.cert_path,
+                                                            fix="deploy the matching pair")
+    except _service.ServedCertificateError as exc:
+        raise DovecotError(f"{label}: {exc}") from None
+    warnings.extend(chain_warnings)
+    return {"label": label, **facts}
 
 
 def check_alt_types(main: dict[str, t.Any] | None, alt: dict[str, t.Any] | None) -> None:
     if main and alt and main["key_type"] == alt["key_type"]:
         raise DovecotError(
-            f"{alt['label']}: {alt['cert_path']} has the same key type ({alt['key_type'].upper()}) as the main certificate;"
+            f"{alt['label']}: {alt['path']} has the same key type ({alt['key_type'].upper()}) as the main certificate;"
             " the alternative certificate is for the other key type (RSA next to ECDSA)"
         )
 
@@ -765,7 +759,7 @@ def key_permission_problems(path: str, *, unprivileged: t.Sequence[Account], all
     return problems
 
 
-def master_running(host: "Host", doveconf_bin: str, config_path: str) -> bool | None:
+def master_running(host: _service.Host, doveconf_bin: str, config_path: str) -> bool | None:
     """Whether the Dovecot master of ``config_path`` runs: its pid file under base_dir names a live
     process. None when doveconf cannot say where base_dir is."""
     rc, out, _err = host.run([doveconf_bin, "-c", config_path, "-h", "base_dir"])
@@ -788,22 +782,14 @@ def master_running(host: "Host", doveconf_bin: str, config_path: str) -> bool | 
 
 
 # ---------------------------------------------------------------------------------------------
-# The whole operation
+# One run, start to finish: the phases of _postfix (wanted state, served certificates, plan, stage and
+# validate, install, roll back) with the same host interface (_service.Host)
 # ---------------------------------------------------------------------------------------------
-class Host(t.Protocol):
-    """What the operation needs from AnsibleModule (a fake in unit tests)."""
-
-    check_mode: bool
-
-    def run(self, argv: list[str]) -> tuple[int, str, str]: ...
-
-    def write(self, path: str, content: bytes, *, mode: int | None, owner: int | None, group: int | None,
-              backup: bool) -> str | None: ...
-
-
 @dataclass
-class Options:
-    request: TLSRequest
+class Request:
+    """The module's options, already type-checked by the argument spec; ``tls`` is the version-neutral part."""
+
+    tls: TLSRequest
     config_path: str = "/etc/dovecot/dovecot.conf"
     dropin_path: str = "/etc/dovecot/conf.d/99-postmaster-tls.conf"
     conflicts: ConflictPolicy = "comment_out"
@@ -814,6 +800,75 @@ class Options:
     doveconf_bin: str = "doveconf"
     reload_flag: str | None = None
 
+    @property
+    def config_dir(self) -> str:
+        return os.path.dirname(os.path.abspath(self.config_path))
+
+
+@dataclass
+class Desired:
+    """What the drop-in should say for the Dovecot series found on the host."""
+
+    version: DovecotVersion
+    names: SettingNames
+    settings: dict[str, str]
+    dropin_text: str
+
+
+def desired_state(request: Request, version: DovecotVersion) -> Desired:
+    """The drop-in for this series; raises DovecotError for bad input (nothing on disk read yet)."""
+    names = names_for(version)
+    validate_request(request.tls, names)
+    return Desired(version=version, names=names, settings=dict(global_settings(request.tls, names)),
+                   dropin_text=render_dropin(request.tls, names))
+
+
+def _unprivileged_users(doveconf: Doveconf, conf: str) -> list[Account]:
+    argv = [doveconf.doveconf, "-c", conf, "-h", "default_internal_user", "default_login_user"]
+    rc, out, _err = doveconf.runner(argv)
+    users = out.split() if rc == 0 else []
+    return lookup_accounts(users or ["dovecot", "dovenull"])
+
+
+@dataclass
+class ServedCertificates:
+    certificates: list[dict[str, t.Any]]
+    warnings: list[str]
+    all_files_present: bool
+
+
+def served_certificates(request: Request, doveconf: Doveconf, *, check_mode: bool) -> ServedCertificates:
+    """Check every certificate/key pair and referenced file as a TLS client and Dovecot will use them.
+
+    A missing file fails a real run; in check mode it is a warning (an earlier task may create it).
+    """
+    tls = request.tls
+    warnings: list[str] = []
+    by_label = {label: inspect_pair(label, pair, check_mode=check_mode, warnings=warnings) for label, pair in tls.pairs()}
+    certificates = [facts for facts in by_label.values() if facts]
+    check_alt_types(by_label.get("certificate"), by_label.get("alternative certificate"))
+    for local in tls.local_names:
+        check_alt_types(by_label.get(f"local_name {local.name} certificate"),
+                        by_label.get(f"local_name {local.name} alternative certificate"))
+    other_files = ([tls.dh_path] if tls.dh_path else []) + ([tls.client_ca.path] if tls.client_ca else [])
+    missing_other = [path for path in other_files if not os.path.isfile(path)]
+    if missing_other:
+        text = f"{' and '.join(missing_other)} does not exist"
+        if not check_mode:
+            raise DovecotError(f"{text}; create it first or fix the path")
+        warnings.append(f"{text}; check mode predicts the change, but a real run fails unless it is created first")
+    accounts = _unprivileged_users(doveconf, request.config_path)
+    problems = [problem for facts in certificates
+                for problem in key_permission_problems(facts["key_path"], unprivileged=accounts, allowed_group=request.key_group)]
+    if problems:
+        text = "; ".join(problems)
+        advice = "make each key file mode 0600 owned by root (or 0640 with group key_group); Dovecot reads keys as root"
+        if request.key_permissions != "warn":
+            raise DovecotError(f"private key permissions: {text}; {advice} (or set key_permissions=warn)")
+        warnings.append(f"private key permissions: {text}; {advice}")
+    return ServedCertificates(certificates=certificates, warnings=warnings,
+                              all_files_present=len(certificates) == len(tls.pairs()) and not missing_other)
+
 
 @dataclass
 class FileChange:
@@ -823,44 +878,71 @@ class FileChange:
 
 
 @dataclass
-class Outcome:
-    changed: bool
-    version: DovecotVersion
-    settings: dict[str, str]
-    effective: dict[str, str]
-    conflicts: list[dict[str, t.Any]]
-    certificates: list[dict[str, t.Any]]
+class Plan:
+    """The files that differ from what is wanted, and the settings elsewhere that would override the drop-in."""
+
     changes: list[FileChange]
-    backup_files: dict[str, str]
+    conflicts: list[Conflict]
     warnings: list[str]
 
-    def diff(self) -> list[dict[str, str]]:
-        return [
-            {
-                "before_header": change.path if change.before is not None else f"{change.path} (absent)",
-                "after_header": change.path,
-                "before": mask_secrets((change.before or b"").decode("utf-8", errors="replace")),
-                "after": mask_secrets(change.after.decode("utf-8", errors="replace")),
-            }
-            for change in self.changes
-        ]
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with the values of password-like settings replaced, for diffs of files edited here."""
-    lines = []
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        match = _SECRET_LINE.match(body)
-        if match:
-            line = match.group("head") + "********" + line[len(body):]
-        lines.append(line)
-    return "".join(lines)
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
 
 
 def _inside(path: str, directory: str) -> bool:
     directory = os.path.abspath(directory).rstrip("/") + "/"
     return os.path.abspath(path).startswith(directory)
+
+
+def neutralise(request: Request, conflicts: list[Conflict], warnings: list[str]) -> dict[str, str]:
+    """What the conflicts policy does about settings that would override the drop-in: the new text of every file
+    to comment them out in (``comment_out``), a warning (``warn``), or a refusal (``fail``)."""
+    if not conflicts:
+        return {}
+    listing = "; ".join(c.describe() for c in conflicts)
+    if request.conflicts == "fail":
+        raise DovecotError(f"other Dovecot configuration would override the drop-in: {listing}."
+                           " Remove those settings, or set conflicts=comment_out to have them commented out")
+    if request.conflicts == "warn":
+        warnings.append(f"other Dovecot configuration overrides the drop-in (left as is, conflicts=warn): {listing}")
+        return {}
+    by_file: dict[str, list[Conflict]] = {}
+    for conflict in conflicts:
+        if not _inside(conflict.path, request.config_dir):
+            raise DovecotError(f"{conflict.describe()}; the file is outside {request.config_dir}, so it is not commented out "
+                               "automatically: remove the setting there")
+        if os.path.islink(conflict.path):
+            raise DovecotError(f"{conflict.describe()}; {conflict.path} is a symbolic link, so it is not commented out "
+                               "automatically: remove the setting in the file it points to")
+        by_file.setdefault(conflict.path, []).append(conflict)
+    dropin_name = os.path.relpath(request.dropin_path, request.config_dir)
+    texts = {path: comment_out((_fileio.read_bytes(path) or b"").decode("utf-8", errors="surrogateescape"), items,
+                               dropin_name=dropin_name) for path, items in by_file.items()}
+    warnings.append(f"commented out settings that would override the drop-in: {listing}")
+    return texts
+
+
+def plan(request: Request, desired: Desired) -> Plan:
+    """Read the configuration as it would be with the new drop-in (nothing written), find what would still override
+    it, and compare every file that would change with what is on disk."""
+    if not os.path.isdir(os.path.dirname(request.dropin_path)):
+        raise DovecotError(f"directory {os.path.dirname(request.dropin_path)} does not exist; create it or choose another dropin_path")
+    scan = scan_config(request.config_path, overrides={request.dropin_path: desired.dropin_text})
+    if os.path.normpath(request.dropin_path) not in scan.file_end:
+        raise DovecotError(f"{request.config_path} does not include {request.dropin_path} (Debian's dovecot.conf has"
+                           " '!include conf.d/*.conf'); restore that include or choose a dropin_path it reads")
+    conflicts = find_conflicts(scan, dropin=os.path.normpath(request.dropin_path), managed=list(desired.settings),
+                               names=desired.names, local_names=[local.name for local in request.tls.local_names])
+    warnings: list[str] = []
+    wanted = {request.dropin_path: desired.dropin_text, **neutralise(request, conflicts, warnings)}
+    changes = []
+    for path, text in wanted.items():
+        before = _fileio.read_bytes(path)
+        after = text.encode("utf-8", errors="surrogateescape")
+        if before != after:
+            changes.append(FileChange(path=path, before=before, after=after))
+    return Plan(changes=changes, conflicts=conflicts, warnings=warnings)
 
 
 def _copy_config_dir(real_dir: str, candidate_dir: str) -> None:
@@ -884,215 +966,160 @@ def _copy_config_dir(real_dir: str, candidate_dir: str) -> None:
                     handle.write(new)
 
 
-def _unprivileged_users(doveconf: Doveconf, conf: str) -> list[Account]:
-    argv = [doveconf.doveconf, "-c", conf, "-h", "default_internal_user", "default_login_user"]
-    rc, out, _err = doveconf.runner(argv)
-    users = out.split() if rc == 0 else []
-    return lookup_accounts(users or ["dovecot", "dovenull"])
+@dataclass
+class Candidate:
+    """The validated copy of the configuration directory with the planned changes, and what doveconf reads there."""
+
+    directory: str
+    effective: dict[str, str]
+    warnings: list[str]
 
 
-def _check_keys(options: Options, certificates: list[dict[str, t.Any]], doveconf: Doveconf, warnings: list[str]) -> None:
-    accounts = _unprivileged_users(doveconf, options.config_path)
-    problems = []
-    for facts in certificates:
-        problems.extend(key_permission_problems(facts["key_path"], unprivileged=accounts, allowed_group=options.key_group))
-    if not problems:
-        return
-    text = "; ".join(problems)
-    advice = "make each key file mode 0600 owned by root (or 0640 with group key_group); Dovecot reads keys as root"
-    if options.key_permissions == "warn":
-        warnings.append(f"private key permissions: {text}; {advice}")
-    else:
-        raise DovecotError(f"private key permissions: {text}; {advice} (or set key_permissions=warn)")
-
-
-def _apply_conflicts(options: Options, conflicts: list[Conflict], candidate_dir: str, real_dir: str,
-                     warnings: list[str]) -> dict[str, str]:
-    """Handle conflicts per policy; return the changed candidate file texts by real path."""
-    if not conflicts:
-        return {}
-    listing = "; ".join(c.describe() for c in conflicts)
-    if options.conflicts == "fail":
-        raise DovecotError(
-            f"other Dovecot configuration would override the drop-in: {listing}."
-            " Remove those settings, or set conflicts=comment_out to have them commented out"
-        )
-    if options.conflicts == "warn":
-        warnings.append(f"other Dovecot configuration overrides the drop-in (left as is, conflicts=warn): {listing}")
-        return {}
-    dropin_name = os.path.relpath(options.dropin_path, real_dir)
-    by_file: dict[str, list[Conflict]] = {}
-    for conflict in conflicts:
-        if not _inside(conflict.path, real_dir):
-            raise DovecotError(
-                f"{conflict.describe()}; the file is outside {real_dir}, so it is not commented out automatically:"
-                " remove the setting there"
-            )
-        by_file.setdefault(conflict.path, []).append(conflict)
-    texts = {}
-    for real_path, items in by_file.items():
-        candidate_path = os.path.join(candidate_dir, os.path.relpath(real_path, real_dir))
-        if os.path.islink(real_path) or os.path.islink(candidate_path):
-            raise DovecotError(
-                f"{items[0].describe()}; {real_path} is a symbolic link, so it is not commented out automatically:"
-                " remove the setting in the file it points to"
-            )
-        data = _fileio.read_bytes(candidate_path) or b""
-        new_text = comment_out(data.decode("utf-8", errors="surrogateescape"), items, dropin_name=dropin_name)
-        with open(candidate_path, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(new_text)
-        texts[real_path] = new_text
-    warnings.append(f"commented out settings that would override the drop-in: {listing}")
-    return texts
-
-
-def run(options: Options, host: Host, *, tmpdir: str | None = None) -> Outcome:
-    """Validate, build and check the candidate, then (outside check mode) put it live."""
-    warnings: list[str] = []
-    request = options.request
-    real_dir = os.path.dirname(os.path.abspath(options.config_path))
-    if not _inside(options.dropin_path, real_dir):
-        raise DovecotError(f"dropin_path {options.dropin_path} must be inside {real_dir}, the directory of {options.config_path}")
-    if not os.path.isfile(options.config_path):
-        raise DovecotError(f"{options.config_path} does not exist; install Dovecot first (the role does it with dovecot_install=true)")
-
-    version = detect_version(host.run, options.dovecot_bin)
-    names = names_for(version)
-    validate_request(request, names)
-
-    # Certificates and keys before anything else: bad input fails before any file is touched.
-    certificates: list[dict[str, t.Any]] = []
-    by_label: dict[str, dict[str, t.Any] | None] = {}
-    for label, pair in request.pairs():
-        facts = inspect_pair(label, pair, check_mode=host.check_mode, warnings=warnings)
-        by_label[label] = facts
-        if facts:
-            certificates.append(facts)
-    check_alt_types(by_label.get("certificate"), by_label.get("alternative certificate"))
-    for local in request.local_names:
-        check_alt_types(by_label.get(f"local_name {local.name} certificate"),
-                        by_label.get(f"local_name {local.name} alternative certificate"))
-    other_files = ([request.dh_path] if request.dh_path else []) + ([request.client_ca.path] if request.client_ca else [])
-    missing_other = [p for p in other_files if not os.path.isfile(p)]
-    if missing_other:
-        text = f"{' and '.join(missing_other)} does not exist"
-        if not host.check_mode:
-            raise DovecotError(f"{text}; create it first or fix the path")
-        warnings.append(f"{text}; check mode predicts the change, but a real run fails unless it is created first")
-    doveconf = Doveconf(host.run, options.doveconf_bin)
-    _check_keys(options, certificates, doveconf, warnings)
-    all_files_present = len(certificates) == len(request.pairs()) and not missing_other
-
-    dropin_text = render_dropin(request, names)
+def stage(request: Request, desired: Desired, result_plan: Plan, doveconf: Doveconf, *, read_files: bool,
+          tmpdir: str | None) -> Candidate:
+    """Apply the plan to a private copy of the configuration directory and validate that copy with doveconf: Dovecot
+    must parse it (opening every referenced file when they all exist) and report the intended values everywhere."""
+    real_dir = request.config_dir
     work = tempfile.mkdtemp(prefix="postmaster-dovecot-", dir=tmpdir)
+    os.chmod(work, 0o700)
+    directory = os.path.join(work, "conf")
     try:
-        os.chmod(work, 0o700)
-        candidate_dir = os.path.join(work, "conf")
-        _copy_config_dir(real_dir, candidate_dir)
-        candidate_conf = os.path.join(candidate_dir, os.path.relpath(options.config_path, real_dir))
-        candidate_dropin = os.path.join(candidate_dir, os.path.relpath(options.dropin_path, real_dir))
-        if not os.path.isdir(os.path.dirname(candidate_dropin)):
-            raise DovecotError(f"directory {os.path.dirname(options.dropin_path)} does not exist; create it or choose another dropin_path")
-        if os.path.lexists(candidate_dropin):
-            os.unlink(candidate_dropin)  # never write through a link into the live tree
-        with open(candidate_dropin, "w", encoding="utf-8") as handle:
-            handle.write(dropin_text)
-
-        scan = scan_config(candidate_conf)
-        if candidate_dropin not in scan.file_end:
-            raise DovecotError(
-                f"{options.config_path} does not include {options.dropin_path} (Debian's dovecot.conf has"
-                " '!include conf.d/*.conf'); restore that include or choose a dropin_path it reads"
-            )
-        raw_conflicts = find_conflicts(scan, dropin=candidate_dropin, managed=managed_settings(request, names),
-                                       names=names, local_names=[local.name for local in request.local_names])
-        conflicts = [
-            Conflict(path=_map_paths(c.path, candidate_dir, real_dir), first_line=c.first_line, last_line=c.last_line,
-                     setting=c.setting, value=c.value, section=c.section, reason=c.reason)
-            for c in raw_conflicts
-        ]
-        neutralised = _apply_conflicts(options, conflicts, candidate_dir, real_dir, warnings)
-
-        argv, rc, out, err = doveconf.check(candidate_conf, read_files=all_files_present)
+        _copy_config_dir(real_dir, directory)
+        for change in result_plan.changes:
+            path = os.path.join(directory, os.path.relpath(change.path, real_dir))
+            if os.path.lexists(path):
+                os.unlink(path)  # never write through a link into the live tree
+            with open(path, "wb") as handle:
+                handle.write(change.after)
+        conf = os.path.join(directory, os.path.relpath(request.config_path, real_dir))
+        argv, rc, out, err = doveconf.check(conf, read_files=read_files)
         if rc != 0:
-            message = _map_paths(err or out, candidate_dir, real_dir)
+            message = _map_paths(err or out, directory, real_dir)
             hint = ""
             if "dovecot_config_version" in message or "dovecot_storage_version" in message:
                 hint = (" (Dovecot 2.4 needs 'dovecot_config_version' and 'dovecot_storage_version' as the first settings"
-                        f" of {options.config_path}; Debian 13's shipped dovecot.conf has them)")
+                        f" of {request.config_path}; Debian 13's shipped dovecot.conf has them)")
             raise DovecotCommandError(f"Dovecot refuses the new configuration, nothing was changed: {message}{hint}",
-                                      cmd=[_map_paths(arg, candidate_dir, real_dir) for arg in argv], rc=rc,
-                                      stdout="", stderr=message)
+                                      cmd=[_map_paths(arg, directory, real_dir) for arg in argv], rc=rc, stdout="", stderr=message)
         try:
-            effective, mismatches = effective_mismatches(doveconf, candidate_conf, request, names)
+            effective, mismatches = effective_mismatches(doveconf, conf, request.tls, desired.names)
         except DovecotCommandError as exc:
-            message = _map_paths(str(exc), candidate_dir, real_dir)
-            raise DovecotCommandError(message, cmd=[_map_paths(arg, candidate_dir, real_dir) for arg in exc.cmd], rc=exc.rc,
-                                      stdout="", stderr=_map_paths(exc.stderr, candidate_dir, real_dir)) from None
-        if mismatches:
-            listing = "; ".join(m.describe() for m in mismatches)
-            if options.conflicts == "warn":
-                warnings.append(f"the drop-in does not take effect everywhere: {listing}")
-            else:
-                raise DovecotError(
-                    f"the drop-in would not take effect, nothing was changed: {listing}. Another setting overrides it;"
-                    " find it with 'doveconf -n' and remove it"
-                )
-    finally:
+            raise DovecotCommandError(_map_paths(str(exc), directory, real_dir), cmd=[_map_paths(arg, directory, real_dir) for arg in exc.cmd],
+                                      rc=exc.rc, stdout="", stderr=_map_paths(exc.stderr, directory, real_dir)) from None
+        listing = "; ".join(m.describe() for m in mismatches)
+        if mismatches and request.conflicts != "warn":
+            raise DovecotError(f"the drop-in would not take effect, nothing was changed: {listing}. Another setting overrides it;"
+                               " find it with 'doveconf -n' and remove it")
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+    warnings = [f"the drop-in does not take effect everywhere: {listing}"] if mismatches else []
+    return Candidate(directory=work, effective=effective, warnings=warnings)
 
-    changes = []
-    wanted = {options.dropin_path: dropin_text, **neutralised}
-    for path, text in wanted.items():
-        before = _fileio.read_bytes(path)
-        after = text.encode("utf-8", errors="surrogateescape")
-        if before != after:
-            changes.append(FileChange(path=path, before=before, after=after))
 
+def install(host: _service.Host, request: Request, result_plan: Plan, doveconf: Doveconf) -> dict[str, str]:
+    """Write the changed files atomically (keeping each file's owner, group and mode), check the live configuration,
+    and put every previous file back if Dovecot refuses it or a write fails."""
+    snapshot = _fileio.Snapshot()
     backup_files: dict[str, str] = {}
-    if changes and not host.check_mode:
-        if options.reload_flag:
-            # Before a file changes: the next run still reloads if this one stops before the handler.
-            _fileio.raise_flag(options.reload_flag)
-        backup_files = _go_live(options, host, changes, doveconf)
-
-    return Outcome(
-        changed=bool(changes), version=version, settings=dict(global_settings(request, names)),
-        effective=effective,
-        conflicts=[
-            {"path": c.path, "line": c.first_line, "setting": c.setting, "value": c.value, "section": c.section,
-             "reason": c.reason, "action": {"comment_out": "commented out", "warn": "left as is"}.get(options.conflicts, "refused")}
-            for c in conflicts
-        ],
-        certificates=certificates, changes=changes, backup_files=backup_files, warnings=warnings,
-    )
-
-
-def _go_live(options: Options, host: Host, changes: list[FileChange], doveconf: Doveconf) -> dict[str, str]:
-    """Write the changed files, check the live configuration, and put everything back if Dovecot refuses it."""
-    backup_files: dict[str, str] = {}
-    written: list[FileChange] = []
     try:
-        for change in changes:
-            owner = group = None
-            mode: int | None = 0o644
-            try:
-                st = os.stat(change.path)
-                owner, group, mode = st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
-            except FileNotFoundError:
-                pass
-            backup = host.write(change.path, change.after, mode=mode, owner=owner, group=group, backup=options.backup)
-            written.append(change)
+        for change in result_plan.changes:
+            snapshot.take(change.path)
+            saved = snapshot.files[change.path]
+            existed = saved.content is not None
+            backup = host.write(change.path, change.after, mode=saved.mode if existed else 0o644,
+                                owner=saved.uid if existed else None, group=saved.gid if existed else None, backup=request.backup)
             if backup:
                 backup_files[change.path] = backup
-        argv, rc, out, err = doveconf.check(options.config_path, read_files=True)
+        argv, rc, out, err = doveconf.check(request.config_path, read_files=True)
         if rc != 0:
             raise DovecotCommandError(
                 f"Dovecot refuses the configuration after the change; the previous files were restored: {(err or out).strip()}",
                 cmd=argv, rc=rc, stdout="", stderr=err,
             )
-    except (DovecotError, _fileio.FileIOError, OSError):
-        for change in reversed(written):
-            _fileio.restore(change.path, change.before)
+    except (DovecotError, _fileio.FileIOError, OSError) as exc:
+        problems = snapshot.restore(host.write)
+        if problems:
+            raise DovecotError(f"{exc}; restoring the previous files also failed: {'; '.join(problems)}") from exc
         raise
     return backup_files
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the values of password-like settings replaced, for diffs of files edited here."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        match = _SECRET_LINE.match(body)
+        if match:
+            line = match.group("head") + "********" + line[len(body):]
+        lines.append(line)
+    return "".join(lines)
+
+
+@dataclass
+class Outcome(_service.Outcome):
+    request: Request
+    desired: Desired
+    plan: Plan
+    effective: dict[str, str]
+    certificates: list[dict[str, t.Any]]
+
+    def diff(self) -> list[dict[str, str]]:
+        """Every changed file before and after (the drop-in, files whose conflicting lines were commented out);
+        password-like values masked, no key material."""
+        return [
+            {
+                "before_header": change.path if change.before is not None else f"{change.path} (absent)",
+                "after_header": change.path,
+                "before": mask_secrets((change.before or b"").decode("utf-8", errors="replace")),
+                "after": mask_secrets(change.after.decode("utf-8", errors="replace")),
+            }
+            for change in self.plan.changes
+        ]
+
+    def result(self) -> dict[str, t.Any]:
+        action = {"comment_out": "commented out", "warn": "left as is"}.get(self.request.conflicts, "refused")
+        result: dict[str, t.Any] = {
+            "changed": self.changed,
+            "path": self.request.dropin_path,
+            "config_path": self.request.config_path,
+            "dovecot_version": self.desired.version.text,
+            "dovecot_series": self.desired.version.series,
+            "settings": dict(self.desired.settings),
+            "effective": self.effective,
+            "conflicts": [{"path": c.path, "line": c.first_line, "setting": c.setting, "value": c.value, "section": c.section,
+                           "reason": c.reason, "action": action} for c in self.plan.conflicts],
+            "certificates": self.certificates,
+            "changed_files": [change.path for change in self.plan.changes],
+            "reload_flag": self.request.reload_flag,
+        }
+        if self.backup_files:
+            result["backup_files"] = self.backup_files
+        return result
+
+
+def run(host: _service.Host, request: Request) -> Outcome:
+    """Check the inputs, plan, stage and validate the candidate, and (unless check mode) install it."""
+    if not _inside(request.dropin_path, request.config_dir):
+        raise DovecotError(f"dropin_path {request.dropin_path} must be inside {request.config_dir}, the directory of {request.config_path}")
+    if not os.path.isfile(request.config_path):
+        raise DovecotError(f"{request.config_path} does not exist; install Dovecot first (the role does it with dovecot_install=true)")
+    desired = desired_state(request, detect_version(host.run, request.dovecot_bin))
+    doveconf = Doveconf(host.run, request.doveconf_bin)
+    # Certificates and keys before anything else: bad input fails before any file is looked at for a change.
+    served = served_certificates(request, doveconf, check_mode=host.check_mode)
+    result_plan = plan(request, desired)
+    candidate = stage(request, desired, result_plan, doveconf, read_files=served.all_files_present, tmpdir=host.tmpdir)
+    try:
+        backups: dict[str, str] = {}
+        if result_plan.changed and not host.check_mode:
+            if request.reload_flag:
+                # Before a file changes: the next run still reloads if this one stops before the handler.
+                _fileio.raise_flag(request.reload_flag)
+            backups = install(host, request, result_plan, doveconf)
+    finally:
+        shutil.rmtree(candidate.directory, ignore_errors=True)
+    return Outcome(changed=result_plan.changed, request=request, desired=desired, plan=result_plan, effective=candidate.effective,
+                   certificates=served.certificates, warnings=served.warnings + result_plan.warnings + candidate.warnings,
+                   backup_files=backups)

@@ -13,16 +13,11 @@ Nothing here ever puts key bytes or a passphrase into a message, a fact or a dif
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import grp
 import os
-import pwd
-import stat
-import traceback
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
@@ -41,7 +36,6 @@ POLICIES: tuple[str, ...] = ("never", "fail", "partial_idempotence", "full_idemp
 CIPHERS: tuple[str, ...] = ("auto",)
 DEFAULT_POLICY: Policy = "fail"
 DEFAULT_RSA_BITS = 2048
-MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 16384
 DEFAULT_CURVE = "secp256r1"
 DEFAULT_KEY_MODE = 0o600
@@ -63,23 +57,6 @@ class KeyPolicyError(PrivateKeyError):
     """The existing key does not fit the request and the ``regenerate`` policy forbids replacing it."""
 
 
-@contextlib.contextmanager
-def failing_without_secrets(module: AnsibleModule, *, expected: type[Exception], doing: str) -> t.Iterator[None]:
-    """Turn an exception in the block into ``fail_json`` for the file at ``module.params['path']``.
-
-    An ``expected`` error carries its own message, written never to hold a secret. Any other error
-    is reported by its type and the path only: its text could echo key material or a passphrase.
-    """
-    path = module.params["path"]
-    try:
-        yield
-    except expected as exc:
-        module.fail_json(msg=str(exc), path=path)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        module.fail_json(msg=f"unexpected error while {doing} {path}: {type(exc).__name__}",
-                         exception=traceback.format_exc(limit=-3))
-
-
 @dataclasses.dataclass(frozen=True)
 class KeySpec:
     """The key that is asked for, validated."""
@@ -97,8 +74,9 @@ class KeySpec:
             if curve is not None:
                 raise KeyOptionError(f"curve={curve} applies to type=ecdsa only; remove curve or set type=ecdsa")
             bits = DEFAULT_RSA_BITS if size is None else int(size)
-            if bits < MIN_RSA_BITS:
-                raise KeyOptionError(f"size={bits} is too small: RSA keys below {MIN_RSA_BITS} bits are refused; use size=2048 or more (3072 is a good choice)")
+            if bits < _x509.MIN_RSA_BITS:
+                raise KeyOptionError(f"size={bits} is too small: RSA keys below {_x509.MIN_RSA_BITS} bits are refused; "
+                                     "use size=2048 or more (3072 is a good choice)")
             if bits > MAX_RSA_BITS:
                 raise KeyOptionError(f"size={bits} is larger than {MAX_RSA_BITS} bits, which no mail peer needs; use 2048, 3072 or 4096")
             return cls(type="rsa", size=bits)
@@ -157,20 +135,6 @@ def _public(key: t.Any) -> t.Any:
     return key.public_key() if hasattr(key, "public_key") else key
 
 
-def key_label(key: t.Any) -> str:
-    """A short human name for any key found on disk ("RSA 4096-bit", "ECDSA secp521r1", "Ed448")."""
-    found = _crypto.describe_public_key(_public(key))
-    if found["type"] == "rsa":
-        return f"RSA {found['size']}-bit"
-    if found["type"] == "ecdsa":
-        return f"ECDSA {found['curve']}"
-    if found["type"] == "ed25519":
-        return "Ed25519"
-    if found["type"] == "ed448":
-        return "Ed448"
-    return str(found["type"])
-
-
 def key_facts(key: t.Any) -> dict[str, t.Any]:
     """Public facts about a key: type, size (and curve), SPKI SHA-256 and fingerprints. No key bytes."""
     public = _public(key)
@@ -204,57 +168,13 @@ def serialize(key: t.Any, *, passphrase: str | None) -> bytes:
 
 
 @dataclasses.dataclass(frozen=True)
-class ExistingKey:
-    """What is at the key's path: nothing, a key that could be read, or a file that could not."""
-
-    status: t.Literal["absent", "readable", "unreadable"]
-    key: t.Any = None
-    encrypted: bool = False
-    problem: str = ""
-    passphrase_problem: bool = False
-
-    @property
-    def readable(self) -> bool:
-        return self.status == "readable"
-
-
-def read_key(data: bytes | None, *, passphrase: str | None, source: str, passphrase_option: str = "passphrase") -> ExistingKey:
-    """Parse a key file's content in any PEM/DER flavour; report, never raise, when it cannot be read.
-
-    ``problem`` says why in words that name ``passphrase_option``; it never quotes the file.
-    """
-    if data is None:
-        return ExistingKey(status="absent")
-    if not data.strip():
-        return ExistingKey(status="unreadable", problem=f"{source} is empty")
-    try:
-        key = _crypto.load_private_key(data, passphrase=passphrase or None, source=source)
-        return ExistingKey(status="readable", key=key, encrypted=bool(passphrase))
-    except _crypto.KeyPassphraseError:
-        pass
-    except _crypto.PEMError as exc:
-        if "unsupported algorithm" in str(exc):
-            return ExistingKey(status="unreadable", problem=f"{source} holds a key of an algorithm this host's cryptography cannot read")
-        return ExistingKey(status="unreadable", problem=f"{source} is corrupt, truncated or not a private key")
-    if not passphrase:
-        return ExistingKey(status="unreadable", problem=f"{source} is encrypted and no {passphrase_option} was given", passphrase_problem=True)
-    # A passphrase was given and refused: either the key is not encrypted at all, or it is wrong.
-    try:
-        key = _crypto.load_private_key(data, passphrase=None, source=source)
-    except _crypto.PEMError:
-        return ExistingKey(status="unreadable", passphrase_problem=True,
-                           problem=f"{source} cannot be decrypted with the given {passphrase_option} (wrong {passphrase_option}, or the file is corrupt)")
-    return ExistingKey(status="readable", key=key, encrypted=False)
-
-
-@dataclasses.dataclass(frozen=True)
 class Plan:
     action: Action
     reason: str
     warnings: tuple[str, ...] = ()
 
 
-def decide(existing: ExistingKey, spec: KeySpec, *, passphrase: str | None, policy: str, path: str) -> Plan:
+def decide(existing: _crypto.ExistingKey, spec: KeySpec, *, passphrase: str | None, policy: str, path: str) -> Plan:
     """What to do with the file at ``path``; raise KeyPolicyError when the policy says stop.
 
     Policies (community.crypto's names and meanings, with ``fail`` as the default here):
@@ -278,7 +198,7 @@ def decide(existing: ExistingKey, spec: KeySpec, *, passphrase: str | None, poli
             f"{existing.problem}. The file was left unchanged (regenerate={policy}). To fix: {fix}, or set "
             f"regenerate=full_idempotence to replace it with a newly generated {spec.label} key ({_DANE_NOTE})."
         )
-    found = key_label(existing.key)
+    found = _crypto.key_label(existing.key)
     if not spec.matches(existing.key):
         if policy == "never":
             return Plan("keep", f"regenerate=never keeps the existing {found} key", warnings=(
@@ -296,69 +216,6 @@ def decide(existing: ExistingKey, spec: KeySpec, *, passphrase: str | None, poli
                 f"{path} is not encrypted although a passphrase was given; kept as it is because regenerate=never",))
         return Plan("reprotect", f"{path} is not encrypted; the same key is rewritten encrypted with the passphrase")
     return Plan("keep", f"the key in {path} is {found} as asked")
-
-
-def resolve_ids(owner: str | int | None, group: str | int | None) -> None:
-    """Fail early, before anything is written, when the owner or group does not exist."""
-    if owner not in (None, "") and not str(owner).isdigit():
-        try:
-            pwd.getpwnam(str(owner))
-        except KeyError:
-            raise PrivateKeyError(f"owner {owner!r} does not exist on this host; create the user or choose another owner") from None
-    if group not in (None, "") and not str(group).isdigit():
-        try:
-            grp.getgrnam(str(group))
-        except KeyError:
-            raise PrivateKeyError(f"group {group!r} does not exist on this host; create the group first (ssl-cert comes with the ssl-cert package)") from None
-
-
-def file_facts(path: str) -> dict[str, t.Any]:
-    """Mode, owner and group of a file, for diffs (names when they resolve)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return {}
-    try:
-        owner: str | int = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = st.st_uid
-    try:
-        group: str | int = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = st.st_gid
-    return {"mode": f"{stat.S_IMODE(st.st_mode):04o}", "owner": owner, "group": group}
-
-
-def check_target_dir(path: str, *, check_mode: bool) -> str | None:
-    """Refuse a path whose directory is missing (check mode: only warn) or that is itself a directory.
-
-    An earlier task (ansible.builtin.file state=directory) that would create the directory does not
-    create it in check mode, so check mode predicts instead of failing.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        found = os.stat(directory)
-    except FileNotFoundError:
-        if check_mode:
-            return f"directory {directory} does not exist yet; check mode assumes an earlier task creates it"
-        raise PrivateKeyError(f"directory {directory} does not exist; create it first (for example with ansible.builtin.file state=directory)") from None
-    except PermissionError:
-        raise PrivateKeyError(f"directory {directory} cannot be reached by this user (permission denied on a parent directory); "
-                              "run with become or choose another path") from None
-    except NotADirectoryError:
-        raise PrivateKeyError(f"{directory} is not a directory (a part of the path is a file); choose another path") from None
-    if not stat.S_ISDIR(found.st_mode):
-        raise PrivateKeyError(f"{directory} is not a directory; choose another path")
-    if os.path.isdir(path):
-        raise PrivateKeyError(f"{path} is a directory; give the full path of the file, for example {os.path.join(path, 'privkey.pem')}")
-    return None
-
-
-def require_writable_dir(path: str) -> None:
-    """Fail before any key is generated when the file could not be written (permissions, read-only)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(directory) and not os.access(directory, os.W_OK | os.X_OK):
-        raise PrivateKeyError(f"directory {directory} is not writable by this user; run with become or choose another path (nothing was written)")
 
 
 @dataclasses.dataclass
@@ -446,41 +303,44 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
 
     The same code runs in check mode; there only the key generation and the writes are skipped.
     """
+    try:
+        return _ensure(module, request)
+    except _fileio.FileIOError as exc:
+        raise PrivateKeyError(str(exc)) from None
+
+
+def _ensure(module: AnsibleModule, request: KeyRequest) -> dict[str, t.Any]:
     check_mode = bool(module.check_mode)
     path = request.path
-    resolve_ids(request.owner, request.group)
+    _fileio.check_owner_group(request.owner, request.group)
     directory = os.path.dirname(os.path.abspath(path))
     dir_missing: list[str] = []
-    dir_fix = False
     if request.directory_mode is not None:
         # The key's directory is this module's to keep: created (or corrected) just before the key is written.
-        try:
-            dir_missing, dir_fix = _fileio.plan_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
-        except _fileio.FileIOError as exc:
-            raise PrivateKeyError(str(exc)) from None
-    dir_warning = None if dir_missing else check_target_dir(path, check_mode=check_mode)
+        dir_missing = _fileio.plan_directory(directory)
+    dir_warning = None if dir_missing else _fileio.check_target_dir(path, check_mode=check_mode)
     if dir_warning:
         module.warn(dir_warning)
     try:
         data = None if dir_warning or dir_missing else _fileio.read_bytes(path)
     except _fileio.FileIOError as exc:
         raise PrivateKeyError(f"{exc}; run with become, or fix the file's permissions") from None
-    existing = read_key(data, passphrase=request.passphrase, source=path)
+    existing = _crypto.read_key(data, passphrase=request.passphrase, source=path)
     plan = decide(existing, request.spec, passphrase=request.passphrase, policy=request.regenerate, path=path)
     for warning in plan.warnings:
         module.warn(warning)
-    directories = dir_missing or ([directory] if dir_fix else [])
+    directories: list[str] = []
     if request.directory_mode is not None:
-        dir_before = {"path": directory, "state": "absent"} if dir_missing else {"path": directory, **file_facts(directory)}
-        if directories and not check_mode:
-            try:
-                _fileio.make_directory(directory, mode=request.directory_mode, owner=request.owner, group=request.group)
-            except _fileio.FileIOError as exc:
-                raise PrivateKeyError(f"{exc}; nothing else was changed") from None
+        dir_before = {"path": directory, "state": "absent"} if dir_missing else {"path": directory, **_fileio.file_facts(directory)}
+        try:
+            # Created or corrected (in check mode: would be), outermost first.
+            directories = _fileio.make_directory(module, directory, mode=request.directory_mode, owner=request.owner, group=request.group)
+        except _fileio.FileIOError as exc:
+            raise PrivateKeyError(f"{exc}; nothing else was changed") from None
     if plan.action != "keep":
-        require_writable_dir(path)
+        _fileio.check_writable_dir(path, missing_ok=True)
 
-    before_files = file_facts(path)
+    before_files = _fileio.file_facts(path)
     if existing.readable:
         before = _diff_state(key_facts(existing.key), encrypted=existing.encrypted, files=before_files)
     else:
@@ -506,12 +366,7 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
         after = _diff_state(facts, encrypted=True, files=after_files)
     else:
         facts = key_facts(existing.key)
-        changed = _fileio.attributes_differ(path, mode=request.mode, owner=request.owner, group=request.group)
-        if changed and not check_mode:
-            try:
-                _fileio.apply_attributes(path, mode=request.mode, owner=request.owner, group=request.group)
-            except _fileio.FileIOError as exc:
-                raise PrivateKeyError(str(exc)) from None
+        changed = _fileio.set_attributes(module, path, mode=request.mode, owner=request.owner, group=request.group)
         after = _diff_state(facts, encrypted=existing.encrypted, files=after_files)
 
     if request.directory_mode is not None:
@@ -521,7 +376,6 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
     result.update(facts)
     result["changed"] = changed or bool(directories)
     if request.directory_mode is not None:
-        # Created or corrected (in check mode: would be), outermost first.
         result["directories"] = directories
     result["reason"] = plan.reason
     if backup_file:
@@ -532,8 +386,5 @@ def ensure_private_key(module: AnsibleModule, request: KeyRequest) -> dict[str, 
 
 
 def _write(module: AnsibleModule, request: KeyRequest, content: bytes) -> str | None:
-    try:
-        return _fileio.atomic_write(module, request.path, content, mode=request.mode, owner=request.owner,
-                                    group=request.group, backup=request.backup)
-    except _fileio.FileIOError as exc:
-        raise PrivateKeyError(str(exc)) from None
+    return _fileio.atomic_write(module, request.path, content, mode=request.mode, owner=request.owner,
+                                group=request.group, backup=request.backup)

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Postfix TLS settings through ``postconf``: read, compare by meaning, stage, validate, install.
 
-How a run goes (the module's ``main()`` only wires these together):
+How a run goes (``run()``; the module's ``main()`` only wires it to the host through ``_service.ModuleHost``):
 
 * ``desired_state()`` turns the request and one row of ``_profiles`` into main.cf parameters and the
   ``submission``/``submissions`` master.cf entries. Every parameter the module manages is written
@@ -11,6 +11,8 @@ How a run goes (the module's ``main()`` only wires these together):
   documents the TLS policy, and a Postfix upgrade that changes a default cannot change it silently.
   A parameter the module wants at its default (a legacy certificate setting, an unused cipher list)
   is removed with ``postconf -X``.
+* ``served_certificates()`` checks every chain file the configuration will use as a TLS client would
+  (``_service.served_certificate``, shared with the Dovecot backend) and describes what each serves.
 * ``plan()`` reads the live configuration (``postconf -n``, ``postconf -M``) and compares values by
   meaning: list parameters are token lists (commas and whitespace separate), protocol lists are
   sets, booleans ignore case. Only what differs becomes a ``postconf`` command.
@@ -39,7 +41,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _commands, _crypto, _fileio, _pem, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _service, _x509
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 ServiceState = t.Literal["present", "absent", "unmanaged"]
@@ -51,7 +53,7 @@ SERVER_SECURITY_LEVELS = ("none", "may", "encrypt")
 CLIENT_SECURITY_LEVELS = ("none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
 DANE_LEVELS = frozenset({"dane", "dane-only"})
 CIPHER_GRADES = frozenset({"export", "low", "medium", "high", "null"})
-_PROTOCOL_NAMES = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_PROTOCOL_NAMES = ("SSLv2", "SSLv3", *_x509.TLS_VERSIONS)
 _PROTOCOL_TOKEN = re.compile(
     r"^(?:!?(?:%s)|(?:>=|<=)(?:%s))$" % ("|".join(re.escape(p) for p in _PROTOCOL_NAMES), "|".join(re.escape(p) for p in _PROTOCOL_NAMES[1:]))
 )
@@ -216,10 +218,6 @@ class ChainFacts:
     warnings: list[str]
 
 
-def _key_algorithm(public_key) -> str:
-    return str(_crypto.describe_public_key(public_key)["type"])
-
-
 def inspect_chain_files(paths: t.Sequence[str], *, label: str) -> ChainFacts:
     """Check ``paths`` the way Postfix will read them and describe what they serve.
 
@@ -283,43 +281,22 @@ def inspect_chain_files(paths: t.Sequence[str], *, label: str) -> ChainFacts:
             chain = [_crypto.load_certificate(block, source=cert_path) for _k, block, cert_path in certs]
         except _crypto.PEMError as exc:
             raise PostfixError(f"{label}: {exc}") from exc
-        leaf = chain[0]
         leaf_path = certs[0][2]
-        if not _crypto.same_public_key(key.public_key(), leaf.public_key()):
-            raise PostfixError(
-                f"{label}: the private key in {key_path} does not match the certificate that follows it in {leaf_path} "
-                f"({_crypto.name_to_string(leaf.subject)}); Postfix would refuse TLS. Rebuild the file from the matching key and certificate"
-            )
-        algorithm = _key_algorithm(leaf.public_key())
-        if algorithm in seen:
-            raise PostfixError(
-                f"{label}: two {algorithm.upper()} keys ({seen[algorithm]} and {key_path}); Postfix serves at most one key per algorithm "
-                "(one RSA, one ECDSA, ...). Remove one of them"
-            )
-        seen[algorithm] = key_path
-        for child, parent in zip(chain, chain[1:]):
-            if not _crypto.is_signed_by(child, parent):
-                warnings.append(f"{leaf_path}: {_crypto.name_to_string(child.subject)} is not signed by the next certificate "
-                                f"({_crypto.name_to_string(parent.subject)}); clients may not build the chain")
         try:
-            _chain.check_served_leaf(leaf)
-        except _chain.InstallCheckError as exc:
-            raise PostfixError(f"{label}: {leaf_path}: {exc}") from None
-        days = _crypto.days_remaining(leaf)
-        facts = _crypto.describe_public_key(leaf.public_key())
-        entries.append({
-            "path": leaf_path,
-            "key_path": key_path,
-            "key_type": algorithm,
-            "key_size": facts.get("size"),
-            "subject": _crypto.name_to_string(leaf.subject),
-            "names": _crypto.dns_names(leaf),
-            "not_after": _crypto.not_valid_after(leaf).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "days_remaining": days,
-            "fingerprint_sha256": _crypto.cert_fingerprint_sha256(leaf),
-            "spki_sha256": _crypto.spki_sha256(leaf.public_key()),
-            "chain_length": len(chain),
-        })
+            facts, chain_warnings = _service.served_certificate(
+                chain, key, cert_path=leaf_path, key_path=key_path, key_where=f"in {key_path}",
+                cert_where=f"that follows it in {leaf_path}",
+                fix="Postfix would refuse TLS. Rebuild the file from the matching key and certificate")
+        except _service.ServedCertificateError as exc:
+            raise PostfixError(f"{label}: {exc}") from None
+        if facts["key_type"] in seen:
+            raise PostfixError(
+                f"{label}: two {facts['key_type'].upper()} keys ({seen[facts['key_type']]} and {key_path}); Postfix serves at most "
+                "one key per algorithm (one RSA, one ECDSA, ...). Remove one of them"
+            )
+        seen[facts["key_type"]] = key_path
+        warnings += chain_warnings
+        entries.append(facts)
     return ChainFacts(entries=entries, warnings=warnings)
 
 
@@ -933,27 +910,8 @@ def _read_config(path: str) -> bytes:
 # --------------------------------------------------------------------------------------------------
 # Going live
 # --------------------------------------------------------------------------------------------------
-@dataclass
-class Snapshot:
-    """Previous bytes of every file install() may replace (None: did not exist)."""
-
-    files: dict[str, bytes | None] = field(default_factory=dict)
-
-    def take(self, path: str) -> None:
-        if path not in self.files:
-            self.files[path] = _fileio.read_bytes(path)
-
-    def restore(self) -> list[str]:
-        problems = []
-        for path, data in self.files.items():
-            try:
-                _fileio.restore(path, data)
-            except OSError as exc:
-                problems.append(f"{path}: {exc}")
-        return problems
-
-
-def build_sni_table(module: t.Any, tools: Tools, map_spec: str, text: str, sni: dict[str, list[str]], snapshot: Snapshot) -> None:
+def build_sni_table(host: _service.Host, tools: Tools, map_spec: str, text: str, sni: dict[str, list[str]],
+                    snapshot: _fileio.Snapshot) -> None:
     """Write the SNI source and its ``postmap -F`` table next to the target, check it, then rename both.
 
     The table holds private keys (``-F`` stores the files' content): source and table are 0600.
@@ -963,8 +921,8 @@ def build_sni_table(module: t.Any, tools: Tools, map_spec: str, text: str, sni: 
     directory = os.path.dirname(map_path)
     _fileio.check_writable_dir(map_path)
     fd, tmp_source = tempfile.mkstemp(prefix=f".{os.path.basename(map_path)}.", suffix=".tmp", dir=directory)
-    module.add_cleanup_file(tmp_source)
-    module.add_cleanup_file(tmp_source + suffix)
+    host.add_cleanup_file(tmp_source)
+    host.add_cleanup_file(tmp_source + suffix)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     tools.build_map(f"{map_type}:{tmp_source}")
@@ -982,7 +940,7 @@ def build_sni_table(module: t.Any, tools: Tools, map_spec: str, text: str, sni: 
         os.unlink(stale)
 
 
-def remove_sni_table(map_spec: str, snapshot: Snapshot) -> None:
+def remove_sni_table(map_spec: str, snapshot: _fileio.Snapshot) -> None:
     map_type, _sep, map_path = map_spec.partition(":")
     for path in (map_path, map_path + SNI_MAP_SUFFIXES[map_type]):
         if os.path.exists(path):
@@ -990,15 +948,15 @@ def remove_sni_table(map_spec: str, snapshot: Snapshot) -> None:
             os.unlink(path)
 
 
-def install(module: t.Any, tools: Tools, request: Request, desired: Desired, result_plan: Plan,
+def install(host: _service.Host, tools: Tools, request: Request, desired: Desired, result_plan: Plan,
             candidate: Candidate | None) -> dict[str, str]:
     """Make the validated candidate live; on any failure put every previous file back and re-raise."""
-    snapshot = Snapshot()
+    snapshot = _fileio.Snapshot()
     backups: dict[str, str] = {}
     try:
         if result_plan.sni_rebuild and desired.sni_map is not None:
             if desired.sni:
-                build_sni_table(module, tools, desired.sni_map, result_plan.sni_text or "", desired.sni, snapshot)
+                build_sni_table(host, tools, desired.sni_map, result_plan.sni_text or "", desired.sni, snapshot)
             else:
                 remove_sni_table(desired.sni_map, snapshot)
         if candidate is not None and result_plan.config_changed:
@@ -1011,8 +969,8 @@ def install(module: t.Any, tools: Tools, request: Request, desired: Desired, res
                     raise PostfixError(f"{path} changed while this task was running; nothing was changed, run the task again")
                 info = os.stat(path)
                 snapshot.take(path)
-                backup = _fileio.atomic_write(module, path, after, mode=stat.S_IMODE(info.st_mode), owner=str(info.st_uid),
-                                              group=str(info.st_gid), backup=request.backup)
+                backup = host.write(path, after, mode=stat.S_IMODE(info.st_mode), owner=info.st_uid, group=info.st_gid,
+                                    backup=request.backup)
                 if backup:
                     backups[name.replace(".", "_")] = backup
             live, _warnings = tools.explicit(request.config_dir)
@@ -1020,7 +978,7 @@ def install(module: t.Any, tools: Tools, request: Request, desired: Desired, res
             if wrong:
                 raise PostfixError(f"after the update Postfix reads other values for {', '.join(wrong)}; the previous files were restored")
     except BaseException as exc:
-        problems = snapshot.restore()
+        problems = snapshot.restore(host.write)
         if problems and isinstance(exc, PostfixError):
             raise PostfixError(f"{exc}; restoring the previous files also failed: {'; '.join(problems)}") from exc
         raise
@@ -1046,7 +1004,7 @@ def resolve_sni_map_type(tools: Tools, request: Request) -> None:
                            "choose another sni_map_type or install the map type's package")
 
 
-def certificate_facts(request: Request, desired: Desired, *, check_mode: bool) -> tuple[dict[str, t.Any], list[str]]:
+def served_certificates(request: Request, desired: Desired, *, check_mode: bool) -> tuple[dict[str, t.Any], list[str]]:
     """Check every chain file the configuration will use; describe what each serves.
 
     A missing file fails a real run. In check mode it is a warning (an earlier task of the same
@@ -1078,9 +1036,9 @@ def certificate_facts(request: Request, desired: Desired, *, check_mode: bool) -
         host = name.lstrip(".")
         probe = host if not name.startswith(".") else f"sub.{host}"
         for entry in inspected.entries:
-            if not any(_crypto.name_matches(pattern, probe) for pattern in entry["names"]):
+            if not any(_crypto.name_matches(pattern, probe) for pattern in entry["dns_names"]):
                 warnings.append(f"sni_maps[{name}]: the {entry['key_type'].upper()} certificate in {entry['path']} is for "
-                                f"{', '.join(entry['names']) or entry['subject']}, not {name}; clients asking for {host} will not trust it")
+                                f"{', '.join(entry['dns_names']) or entry['subject']}, not {name}; clients asking for {host} will not trust it")
     return facts, warnings
 
 
@@ -1126,15 +1084,12 @@ def sasl_warnings(tools: Tools, request: Request, desired: Desired) -> list[str]
 # One run, start to finish
 # --------------------------------------------------------------------------------------------------
 @dataclass
-class Outcome:
-    changed: bool
+class Outcome(_service.Outcome):
     request: Request
     desired: Desired
     plan: Plan
     candidate: Candidate | None
     facts: dict[str, t.Any]
-    warnings: list[str]
-    backup_files: dict[str, str]
 
     def diff(self) -> list[dict[str, str]]:
         """Whole main.cf and master.cf (and the SNI source) before and after; no key material."""
@@ -1175,6 +1130,7 @@ class Outcome:
             "commands": [shlex.join(cmd) for cmd in self.plan.commands()],
             "certificates": self.facts.get("certificates", []),
             "postconf_warnings": self.candidate.postconf_warnings if self.candidate is not None else [],
+            "reload_flag": self.request.reload_flag,
         }
         if "sni_map" in self.facts:
             sni = dict(self.facts["sni_map"])
@@ -1185,25 +1141,25 @@ class Outcome:
         return result
 
 
-def run(module: t.Any, tools: Tools, request: Request, *, check_mode: bool, tmpdir: str | None) -> Outcome:
+def run(host: _service.Host, tools: Tools, request: Request) -> Outcome:
     """Check the inputs, plan, stage and validate the candidate, and (unless check mode) install it."""
     resolve_sni_map_type(tools, request)
     desired = desired_state(request)
-    facts, warnings = certificate_facts(request, desired, check_mode=check_mode)
+    facts, warnings = served_certificates(request, desired, check_mode=host.check_mode)
     check_cipher_lists(tools, desired)
     result_plan, plan_facts = plan(tools, request, desired)
     facts.update(plan_facts)
     candidate = None
     try:
         if result_plan.config_changed:
-            candidate = stage(tools, request, desired, result_plan, tmpdir=tmpdir)
+            candidate = stage(tools, request, desired, result_plan, tmpdir=host.tmpdir)
         warnings += sasl_warnings(tools, request, desired)
         backups: dict[str, str] = {}
-        if result_plan.changed and not check_mode:
+        if result_plan.changed and not host.check_mode:
             if request.reload_flag:
                 # Before main.cf changes: the next run still reloads if this one stops before the handler.
                 _fileio.raise_flag(request.reload_flag)
-            backups = install(module, tools, request, desired, result_plan, candidate)
+            backups = install(host, tools, request, desired, result_plan, candidate)
     finally:
         if candidate is not None:
             shutil.rmtree(candidate.directory, ignore_errors=True)

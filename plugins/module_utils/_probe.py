@@ -37,15 +37,14 @@ import ssl
 import time
 import typing as t
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
 
 Protocol = t.Literal["smtp", "smtps", "imap", "imaps", "pop3", "pop3s"]
-TLSVersionName = t.Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 ProbeVerdict = t.Literal["accepted", "refused", "untested", "error"]
 
 PROTOCOLS: tuple[str, ...] = ("smtp", "smtps", "imap", "imaps", "pop3", "pop3s")
@@ -56,8 +55,7 @@ STANDARD_PORTS: tuple[tuple[int, str], ...] = (
     (25, "smtp"), (587, "smtp"), (465, "smtps"), (143, "imap"), (993, "imaps"), (110, "pop3"), (995, "pop3s"),
 )
 PORT_PROTOCOLS: dict[int, str] = dict(STANDARD_PORTS)
-TLS_VERSIONS: tuple[str, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-LEGACY_VERSIONS = frozenset(("TLSv1", "TLSv1.1"))
+TLS_VERSIONS = _x509.TLS_VERSIONS
 SNAKEOIL_PATH = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 
 _MAX_LINE = 16384
@@ -216,17 +214,9 @@ class EndpointReport:
     tls_version: str | None = None
     cipher: str | None = None
     cipher_bits: int | None = None
-    subject: str | None = None
-    issuer: str | None = None
-    names: list[str] = field(default_factory=list)
-    not_before: str | None = None
-    not_after: str | None = None
-    days_remaining: int | None = None
-    fingerprint_sha256: str | None = None
-    spki_sha256: str | None = None
-    key: dict[str, t.Any] = field(default_factory=dict)
-    signature_hash: str | None = None
-    self_signed: bool | None = None
+    # The served leaf: its facts (_x509.certificate_facts, returned at the top level of the endpoint) and the object.
+    facts: dict[str, t.Any] = field(default_factory=dict)
+    leaf: t.Any = None
     snakeoil: bool | None = None
     chain: list[dict[str, t.Any]] = field(default_factory=list)
     chain_source: str | None = None
@@ -245,7 +235,16 @@ class EndpointReport:
     ok: bool = False
 
     def to_dict(self) -> dict[str, t.Any]:
-        return asdict(self)
+        """The endpoint's facts with the leaf's at the top level (every fact key; null without a TLS session)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("facts", "leaf")}
+        out.update({key: self.facts.get(key) for key in _x509.FACT_KEYS})
+        return out
+
+    @property
+    def names(self) -> list[str]:
+        """What the leaf is for: its DNS names (or CN without SAN) and IP addresses."""
+        return list(self.facts.get("dns_names") or []) + [
+            name[3:] for name in self.facts.get("subject_alt_names") or [] if name.startswith("IP:")]
 
 
 @dataclass
@@ -581,17 +580,6 @@ class Contexts:
         return context
 
 
-# The distribution's CA bundle files. The hashed directory next to them is deliberately not used by
-# default: Debian's make-ssl-cert links the snake-oil certificate into /etc/ssl/certs, so OpenSSL's
-# default paths would "verify" the very certificate a deployment must replace.
-SYSTEM_CA_BUNDLES = (
-    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu, Alpine
-    "/etc/pki/tls/certs/ca-bundle.crt",  # Fedora, RHEL
-    "/etc/ssl/ca-bundle.pem",  # openSUSE
-    "/etc/ssl/cert.pem",  # BSDs, macOS
-)
-
-
 def load_trust_anchors(context: ssl.SSLContext, ca_path: str | None) -> str:
     """Load the trust anchors into ``context``; return where they came from (for the report)."""
     try:
@@ -601,11 +589,12 @@ def load_trust_anchors(context: ssl.SSLContext, ca_path: str | None) -> str:
             else:
                 context.load_verify_locations(cafile=ca_path)
             return ca_path
-        candidates = [ssl.get_default_verify_paths().cafile, *SYSTEM_CA_BUNDLES]
-        for candidate in candidates:
-            if candidate and os.path.isfile(candidate):
-                context.load_verify_locations(cafile=candidate)
-                return os.path.realpath(candidate)
+        # The distribution's bundle file, never the hashed directory beside it (Debian links the snake-oil
+        # certificate there: OpenSSL's default paths would "verify" the very certificate a deployment replaces).
+        bundle = _x509.system_ca_bundle()
+        if bundle:
+            context.load_verify_locations(cafile=bundle)
+            return bundle
     except (OSError, ssl.SSLError) as exc:
         raise ProbeError(f"cannot load trust anchors from {ca_path or 'the system CA bundle'}: {exc}; "
                          "give ca_path a PEM bundle file or a hashed certificate directory") from None
@@ -765,31 +754,13 @@ def probe_main(endpoint: Endpoint, settings: Settings, contexts: Contexts) -> _M
 # ------------------------------------------------------------------------------------------------
 # Certificates and verdicts
 # ------------------------------------------------------------------------------------------------
-def describe_certificate(cert: x509.Certificate) -> dict[str, t.Any]:
-    return {
-        "subject": _crypto.name_to_string(cert.subject),
-        "issuer": _crypto.name_to_string(cert.issuer),
-        "fingerprint_sha256": _crypto.cert_fingerprint_sha256(cert),
-        "not_after": _crypto.not_valid_after(cert).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
 def _fill_certificate(report: EndpointReport, session: _Session, expectations: Expectations) -> None:
     if not session.leaf_der:
         return
     leaf = x509.load_der_x509_certificate(session.leaf_der)
-    report.subject = _crypto.name_to_string(leaf.subject)
-    report.issuer = _crypto.name_to_string(leaf.issuer)
-    report.names = _crypto.dns_names(leaf) + [n[3:] for n in _crypto.subject_alt_names(leaf) if n.startswith("IP:")]
-    report.not_before = _crypto.not_valid_before(leaf).strftime("%Y-%m-%dT%H:%M:%SZ")
-    report.not_after = _crypto.not_valid_after(leaf).strftime("%Y-%m-%dT%H:%M:%SZ")
-    report.days_remaining = _crypto.days_remaining(leaf)
-    report.fingerprint_sha256 = _crypto.cert_fingerprint_sha256(leaf)
-    report.spki_sha256 = _crypto.spki_sha256(leaf.public_key())
-    report.key = _crypto.describe_public_key(leaf.public_key())
-    report.signature_hash = _crypto.signature_hash_name(leaf)
-    report.self_signed = leaf.issuer == leaf.subject and _crypto.is_signed_by(leaf, leaf)
-    bare = report.fingerprint_sha256.replace(":", "")
+    report.leaf = leaf
+    report.facts = _x509.certificate_facts(leaf)
+    bare = report.facts["fingerprint_sha256"].replace(":", "")
     if expectations.snakeoil_fingerprint is not None:
         report.snakeoil = bare == expectations.snakeoil_fingerprint
     if expectations.fingerprints:
@@ -805,7 +776,7 @@ def _fill_certificate(report: EndpointReport, session: _Session, expectations: E
             "this Python cannot read the served chain (needs 3.10+); only the leaf is described, "
             "the chain verdict is still OpenSSL's"
         )
-    report.chain = [describe_certificate(cert) for cert in certs]
+    report.chain = [_x509.certificate_facts(cert) for cert in certs]
     if report.chain_source == "served":
         report.chain_order_ok = all(_crypto.is_signed_by(certs[i], certs[i + 1]) for i in range(len(certs) - 1))
         if len(certs) > 1 and certs[-1].issuer == certs[-1].subject:
@@ -842,16 +813,19 @@ def _judge(report: EndpointReport, expectations: Expectations) -> None:
         fail("the served chain is out of order or has unrelated certificates")
     if expectations.check_hostname and report.hostname_matches is False:
         fail(f"certificate does not cover {report.server_name or report.host} "
-             f"(it is for {', '.join(report.names) or report.subject})")
+             f"(it is for {', '.join(report.names) or report.facts.get('subject')})")
     missing = [name for name in expectations.required_names if not _covers_name(report.names, name)]
     if missing:
         fail(f"certificate lacks required names: {', '.join(missing)}")
+    weak = _x509.key_strength_problem(report.leaf.public_key()) if report.leaf is not None else None
+    if weak:
+        fail(f"serves a certificate with {weak}, which clients refuse")
     if report.matches_expected is False:
-        fail(f"served certificate {report.fingerprint_sha256} is not the expected one "
+        fail(f"served certificate {report.facts.get('fingerprint_sha256')} is not the expected one "
              f"({', '.join(expectations.fingerprint_sources)})")
-    if expectations.min_days_remaining is not None and report.days_remaining is not None:
-        if report.days_remaining < expectations.min_days_remaining:
-            fail(f"certificate expires in {report.days_remaining} days (minimum {expectations.min_days_remaining})")
+    days = report.facts.get("days_remaining")
+    if expectations.min_days_remaining is not None and days is not None and days < expectations.min_days_remaining:
+        fail(f"certificate expires in {days} days (minimum {expectations.min_days_remaining})")
     if expectations.min_protocol:
         floor = TLS_VERSIONS.index(expectations.min_protocol)
         below = [v for v in report.accepted_protocols if TLS_VERSIONS.index(v) < floor]
@@ -875,8 +849,9 @@ def summary_line(report: EndpointReport) -> str:
     if report.tls_version is None:
         return f"{head}: {'; '.join(report.failures) or report.error or 'no TLS'}"
     parts = [f"{report.tls_version} {report.cipher}"]
-    parts.append(report.subject or "?")
-    parts.append(f"expires {report.not_after[:10] if report.not_after else '?'} ({report.days_remaining} d)")
+    not_after = report.facts.get("not_after")
+    parts.append(report.facts.get("subject") or "?")
+    parts.append(f"expires {not_after[:10] if not_after else '?'} ({report.facts.get('days_remaining')} d)")
     parts.append("chain ok" if report.chain_valid else "chain NOT verified")
     if report.hostname_matches is not None:
         parts.append("name ok" if report.hostname_matches else "name MISMATCH")
@@ -949,7 +924,7 @@ def _report(
             report.protocols[version] = verdict
             report.protocol_details[version] = detail
         report.accepted_protocols = [v for v in TLS_VERSIONS if report.protocols.get(v) == "accepted"]
-        report.legacy_protocols_accepted = [v for v in report.accepted_protocols if v in LEGACY_VERSIONS]
+        report.legacy_protocols_accepted = [v for v in report.accepted_protocols if v in _x509.LEGACY_TLS_VERSIONS]
     _judge(report, expectations)
     report.ok = not report.failures
     return report

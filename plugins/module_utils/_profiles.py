@@ -23,10 +23,10 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-ProfileName = t.Literal["modern", "intermediate", "legacy"]
-Protocol = t.Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+from ansible_collections.postmaster.tls.plugins.module_utils import _x509
 
-PROTOCOL_ORDER: tuple[Protocol, ...] = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+ProfileName = t.Literal["modern", "intermediate", "legacy"]
+Protocol = _x509.TLSVersion
 
 # ECDHE suites with AEAD ciphers only, ECDSA before RSA, AES-128 before AES-256 (Mozilla's order).
 _INTERMEDIATE_CIPHERS = ":".join(
@@ -142,7 +142,7 @@ def get_profile(name: str) -> TLSProfile:
 
 def protocols_at_or_above(floor: Protocol) -> list[Protocol]:
     """The protocol versions a server with this floor accepts, oldest first."""
-    return list(PROTOCOL_ORDER[PROTOCOL_ORDER.index(floor):])
+    return list(_x509.TLS_VERSIONS[_x509.TLS_VERSIONS.index(floor):])
 
 
 def postfix_protocol_floor(floor: Protocol) -> str:

@@ -258,6 +258,12 @@ subject_alt_names:
   type: list
   elements: str
   sample: [DNS:mail.example.org, DNS:smtp.example.org]
+dns_names:
+  description: The DNS names the certificate is for - its DNS subjectAltNames, or its common name when it has none.
+  returned: success without O(batch), except in check mode when an input does not exist yet
+  type: list
+  elements: str
+  sample: [mail.example.org, smtp.example.org]
 issuer:
   description: The issuer, as an RFC 4514 string.
   returned: success without O(batch), except in check mode when an input does not exist yet

@@ -99,6 +99,11 @@ certificates:
       type: list
       elements: str
       sample: [DNS:mail.example.org]
+    dns_names:
+      description: The DNS names the certificate is for - its DNS subjectAltNames, or its common name when it has none.
+      type: list
+      elements: str
+      sample: [mail.example.org]
     issuer:
       description: Issuer, RFC 4514.
       type: str

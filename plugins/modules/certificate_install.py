@@ -24,7 +24,11 @@ description:
     O(min_days_remaining) days); B(names) (every O(required_names) entry is covered, wildcards per
     RFC 6125 - one left-most label only); B(key strength) (RSA 2048 bits or more, EC P-256 or
     stronger); B(signature algorithm) (no MD5 or SHA-1 signatures); B(extended key usage)
-    (C(serverAuth) allowed); B(CA constraints) (intermediates are CA certificates).
+    (C(serverAuth) allowed); B(key usage) (a leaf's keyUsage, when present, allows digitalSignature or
+    keyEncipherment); B(CA constraints) (intermediates are CA certificates); and last B(path validation) - RFC
+    5280 path validation of the ordered chain by a maintained validator (see O(path_validation)), which refuses
+    what the named checks do not cover, such as a path length or name constraint that is broken or a critical
+    extension no client knows.
   - A failed check fails the task with a message that names the check and the certificate
     concerned, and every file in O(dest) stays exactly as it was. If a write fails half-way, the
     files already replaced are put back.
@@ -206,6 +210,28 @@ options:
     type: list
     elements: path
     default: []
+  reload_services:
+    description:
+      - Services whose pending-reload flag is raised like O(reload_flags), at the collection's one place for them
+        (C(/run/postmaster-tls/<service>.reload), the place M(postmaster.tls.postfix_tls) and
+        M(postmaster.tls.dovecot_tls) use with their O(postmaster.tls.postfix_tls#module:pending_reload=true)).
+      - RV(reload_flags) returns the flag files this run raises (or would raise) for a change.
+    type: list
+    elements: str
+    choices: [postfix, dovecot]
+    default: []
+  path_validation:
+    description:
+      - Which validator does the RFC 5280 path validation of the B(path validation) check.
+      - V(cryptography) - C(cryptography.x509.verification) (cryptography 42 and newer, for example Debian 13). It
+        follows RFC 5280 and the CA/Browser Forum profile, and so also refuses certificates without the extensions
+        RFC 5280 says CAs MUST include (authorityKeyIdentifier on issued certificates, keyUsage on CA certificates,
+        subjectAltName on a server certificate).
+      - V(openssl) - C(openssl verify -purpose sslserver) on the host, the check of OpenSSL-based mail clients.
+      - V(auto) - V(cryptography) where the host's cryptography has it, otherwise V(openssl) (Debian 12).
+    type: str
+    choices: [auto, cryptography, openssl]
+    default: auto
 seealso:
   - module: postmaster.tls.certificate
     description: Issue the certificate (self-signed or from a local CA).
@@ -246,7 +272,7 @@ EXAMPLES = r"""
     trust_anchors_content: "{{ lookup('ansible.builtin.file', '/srv/ca/ca.pem') }}"
     trust_anchors_path: /etc/postmaster-tls/ca.pem
     required_names: [mail.example.org]
-    reload_flags: [/run/postmaster-tls/postfix.reload, /run/postmaster-tls/dovecot.reload]
+    reload_services: [postfix, dovecot]
   register: installed_pair
 
 - name: Install a commercial certificate with its intermediates, readable by the ssl-cert group
@@ -328,7 +354,10 @@ fingerprint_sha256:
   type: str
   sample: 3a:7d:...:c1
 spki_sha256:
-  description: SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+  description:
+    - SHA-256 (hex) of the leaf's DER SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
+    - The leaf's own facts are in the first entry of RV(chain); this, RV(fingerprint_sha256), RV(not_after) and
+      RV(days_remaining) repeat four of them.
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: str
   sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
@@ -338,43 +367,58 @@ not_after:
   type: str
   sample: '2027-03-01T10:00:00Z'
 days_remaining:
-  description: Whole days until RV(not_after).
+  description:
+    - Whole days until RV(not_after) (negative once expired).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: int
   sample: 89
 chain:
-  description: The installed certificates in order, leaf first.
+  description:
+    - The installed certificates in order, leaf first, each with the certificate facts every module of the collection
+      returns (the keys of RV(postmaster.tls.certificate_info#module:certificates), without C(path), C(exists),
+      C(count) and C(matches_key)).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    issuer:
-      description: Issuer, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the certificate, colon-separated hex.
-      type: str
   sample:
-    - {subject: CN=mail.example.org, issuer: CN=Example Intermediate CA, fingerprint_sha256: "3a:7d:...:c1"}
-    - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42"}
+    - subject: CN=mail.example.org
+      subject_alt_names: [DNS:mail.example.org]
+      dns_names: [mail.example.org]
+      issuer: CN=Example Intermediate CA
+      serial: 4f:2a:91:0c:7e:13:5b:aa:02:9d:61:c4:3e:88:f0:17:22:5a:0b:e9
+      not_before: '2026-12-01T09:55:00Z'
+      not_after: '2027-03-01T10:00:00Z'
+      days_remaining: 89
+      expired: false
+      key_type: ecdsa
+      key_size: 256
+      key_curve: secp256r1
+      signature_algorithm: ecdsa-with-SHA256
+      fingerprint_sha256: "3a:7d:...:c1"
+      spki_sha256: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+      is_ca: false
+      self_signed: false
+      extended_key_usage: [serverAuth]
+    - {subject: CN=Example Intermediate CA, issuer: CN=Example Root CA, fingerprint_sha256: "9f:00:...:42", is_ca: true}
 trust_anchor:
-  description: The trust anchor the chain reached.
+  description:
+    - The trust anchor the chain reached, with the same certificate facts as RV(chain) and C(source), the file or
+      directory it came from.
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the anchor, colon-separated hex.
-      type: str
-    source:
-      description: The file or directory the anchor came from.
-      type: str
-  sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", source: /etc/ssl/certs/ca-certificates.crt}
+  sample: {subject: CN=Example Root CA, fingerprint_sha256: "11:22:...:ff", is_ca: true, self_signed: true,
+           source: /etc/ssl/certs/ca-certificates.crt}
+path_validation:
+  description: The validator that did the RFC 5280 path validation (see O(path_validation)), with its version.
+  returned: success without O(batch), except in check mode when an input does not exist yet
+  type: str
+  sample: cryptography 43.0.0
+reload_flags:
+  description: The pending-reload flag files raised (in check mode, that would be raised) when a served file changes.
+  returned: success without O(batch)
+  type: list
+  elements: str
+  sample: [/run/postmaster-tls/postfix.reload, /run/postmaster-tls/dovecot.reload]
 trust_anchors_installed:
   description:
     - V(true) when O(trust_anchors_path) holds O(trust_anchors_content) after this run (in check mode - already holds it),
@@ -383,22 +427,14 @@ trust_anchors_installed:
   type: bool
   sample: true
 dropped:
-  description: Certificates given as chain material that were left out, and why.
+  description:
+    - Certificates given as chain material that were left out, each with the same certificate facts as RV(chain)
+      and C(reason) - V(duplicate), V(not part of the leaf's chain) or V(the root stays out (include_root=false)).
   returned: success without O(batch), except in check mode when an input does not exist yet
   type: list
   elements: dict
-  contains:
-    subject:
-      description: Subject, RFC 4514.
-      type: str
-    fingerprint_sha256:
-      description: SHA-256 of the certificate, colon-separated hex.
-      type: str
-    reason:
-      description: V(duplicate), V(not part of the leaf's chain) or V(the root stays out (include_root=false)).
-      type: str
   sample:
-    - {subject: CN=Unrelated CA, fingerprint_sha256: "aa:bb:...:cc", reason: "not part of the leaf's chain"}
+    - {subject: CN=Unrelated CA, fingerprint_sha256: "aa:bb:...:cc", is_ca: true, reason: "not part of the leaf's chain"}
 backup_files:
   description: Backups of replaced files, by file key (V(cert), V(chain), V(fullchain), V(combined)).
   returned: when O(backup=true) and a file was replaced
@@ -408,7 +444,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _pathcheck, _x509
 
 # What an item of batch may set for itself; every other option is the module's.
 BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
@@ -435,6 +471,8 @@ def argument_spec() -> dict:
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
+        "reload_services": {"type": "list", "elements": "str", "default": [], "choices": list(_layout.SERVICES)},
+        "path_validation": {"type": "str", "default": "auto", "choices": list(_pathcheck.CHOICES)},
         "batch": {"type": "list", "elements": "dict", "options": {
             "dest": {"type": "path", "required": True},
             "privatekey_path": {"type": "path", "required": True},
@@ -448,17 +486,30 @@ def argument_spec() -> dict:
     }
 
 
-def install_batch(module: AnsibleModule) -> None:
+# Errors whose message is written for the user and holds no secret.
+EXPECTED = (_chain.ChainError, _x509.CheckError, _pathcheck.PathCheckError, _crypto.PEMError, _fileio.FileIOError)
+
+
+def path_validator(module: AnsibleModule) -> _pathcheck.PathValidator:
+    """The RFC 5280 validator of this run; openssl is looked up only when it is the one."""
+    def run(argv: list) -> tuple:
+        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+
+    return _pathcheck.PathValidator(module.params["path_validation"], run=run, tmpdir=module.tmpdir,
+                                    openssl=lambda: module.get_bin_path("openssl", required=True))
+
+
+def install_batch(module: AnsibleModule, validator: _pathcheck.PathValidator) -> None:
     """Every item checked and installed as a single run would do it; the trust anchors file once per path."""
     anchors_done: dict = {}
 
     def one(params: dict) -> dict:
         if bool(params["certificate_path"]) == bool(params["certificate_content"]):
             raise _chain.ChainError("give exactly one of certificate_path and certificate_content")
-        return _chain.InstallBackend(module, params=params, anchors_done=anchors_done).run()
+        return _chain.InstallBackend(module, validator=validator, params=params, anchors_done=anchors_done).run()
 
-    _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one,
-                       expected=(_chain.ChainError, _crypto.PEMError, _fileio.FileIOError), doing="installing into")
+    _batch.exit_module(module, key="dest", per_item=BATCH_OPTIONS, result_key="installs", one=one, expected=EXPECTED,
+                       doing="installing into")
 
 
 def main() -> None:
@@ -470,15 +521,19 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    try:
+        validator = path_validator(module)
+    except _pathcheck.PathCheckError as exc:
+        module.fail_json(msg=str(exc))
     if module.params["batch"] is not None:
-        install_batch(module)
+        install_batch(module, validator)
     if not (module.params["certificate_path"] or module.params["certificate_content"]):
         module.fail_json(msg="one of the following is required: certificate_path, certificate_content")
     try:
-        result = _chain.InstallBackend(module).run()
-    except _chain.InstallCheckError as exc:
+        result = _chain.InstallBackend(module, validator=validator).run()
+    except _x509.CheckError as exc:
         module.fail_json(msg=str(exc), check=exc.check, concerned=exc.concerned)
-    except (_chain.ChainError, _crypto.PEMError, _fileio.FileIOError) as exc:
+    except EXPECTED as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -56,10 +56,12 @@ options:
   privatekey_path:
     description:
       - Path of the private key to make the CSR for, in any PEM or DER flavour (PKCS#1, SEC1, PKCS#8).
-      - RSA keys below 2048 bits and keys other than RSA, ECDSA, Ed25519 and Ed448 are refused.
+      - RSA keys below 2048 bits, EC keys weaker than P-256 and keys other than RSA, ECDSA, Ed25519 and Ed448 are refused.
       - Required unless O(batch) is given.
     type: path
   batch:
+    type: list
+    elements: dict
     description:
       - Several CSRs for the same names in one module run, instead of O(path) and O(privatekey_path) - for example
         one for a host's RSA key and one for its ECDSA key, which a loop would make in one module run (and one round
@@ -69,17 +71,15 @@ options:
       - Each CSR is decided exactly as a single one would be. A problem with one CSR does not stop the others - it is
         reported under that path in RV(requests) (C(failed), C(msg)), and the module fails at the end naming every
         failed path.
-    type: list
-    elements: dict
     suboptions:
       path:
         description: Path of this CSR file.
-        type: path
         required: true
+        type: path
       privatekey_path:
         description: The private key of this CSR.
-        type: path
         required: true
+        type: path
   privatekey_passphrase:
     description:
       - Passphrase of an encrypted private key. A wrong or missing passphrase fails before anything is written.
@@ -306,7 +306,7 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _csr, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _csr, _fileio
 
 
 def argument_spec() -> dict:
@@ -348,7 +348,7 @@ def main() -> None:
         _batch.exit_module(module, key="path", per_item=("path", "privatekey_path"), result_key="requests",
                            one=lambda params: _csr.ensure_csr(module, _csr.CsrRequest.from_params(params)),
                            expected=(_csr.CsrError,), doing="making")
-    with _keys.failing_without_secrets(module, expected=_csr.CsrError, doing="making"):
+    with _batch.failing_without_secrets(module, expected=_csr.CsrError, doing="making"):
         result = _csr.ensure_csr(module, _csr.CsrRequest.from_params(module.params))
     module.exit_json(**result)
 

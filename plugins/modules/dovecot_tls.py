@@ -42,6 +42,7 @@ author:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
+  - postmaster.tls.reload
 attributes:
   platform:
     platforms: debian
@@ -198,15 +199,6 @@ options:
       - Keep a timestamped copy of every file changed (the drop-in and files with commented-out conflicts).
     type: bool
     default: false
-  reload_flag:
-    description:
-      - A flag file that says Dovecot must reload, for example V(/run/postmaster-tls/dovecot.reload) (the dovecot
-        role's default). The module creates it (and its directory, mode 0700) before it changes a Dovecot
-        configuration file, and reports whether it exists as RV(reload_pending). The dovecot role reloads while it exists
-        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
-        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
-        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
-    type: path
 seealso:
   - module: postmaster.tls.certificate_install
     description: Install the certificate and key files this module points Dovecot at.
@@ -338,22 +330,28 @@ conflicts:
       returned: always
       sample: commented out
 certificates:
-  description: Facts about every configured certificate (never key material).
+  description:
+    - Facts about every configured certificate (never key material) - C(label) (which option it comes from), the
+      certificate facts every module of the collection returns (the keys of
+      RV(postmaster.tls.certificate_info#module:certificates) without C(exists), C(count) and C(matches_key); C(path)
+      is the certificate file), C(key_path) and C(chain_length).
+    - C(cert_path) is now C(path).
   returned: always
   type: list
   elements: dict
   sample:
     - label: certificate
-      cert_path: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
+      path: /etc/postmaster-tls/mail/rsa/live/fullchain.pem
       key_path: /etc/postmaster-tls/mail/rsa/privkey.pem
-      key_type: rsa
-      key_size: 2048
       subject: CN=mail.example.org
       dns_names: [mail.example.org]
+      key_type: rsa
+      key_size: 2048
       fingerprint_sha256: "6b:1f:...:9a"
       spki_sha256: 0f3c...e2
       not_after: "2027-01-31T12:00:00Z"
       days_remaining: 88
+      chain_length: 2
 changed_files:
   description: The files that changed (or, in check mode, would change).
   returned: always
@@ -376,6 +374,11 @@ running:
   returned: success
   type: bool
   sample: true
+reload_flag:
+  description: The pending-reload flag file this module raises (O(reload_flag), or the collection's with O(pending_reload=true)).
+  returned: success, except in check mode before the service is installed (V(null) without a flag)
+  type: str
+  sample: /run/postmaster-tls/dovecot.reload
 backup_files:
   description: Backup copy of each changed file, by file, when O(backup=true).
   returned: changed and O(backup=true)
@@ -410,7 +413,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _layout, _profiles, _service
 
 
 def argument_spec() -> dict:
@@ -450,25 +453,11 @@ def argument_spec() -> dict:
         "key_permissions": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "backup": {"type": "bool", "default": False},
         "reload_flag": {"type": "path"},
+        "pending_reload": {"type": "bool", "default": False},
     }
 
 
-class ModuleHost:
-    """The few things the Dovecot operation needs from AnsibleModule."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.check_mode = module.check_mode
-
-    def run(self, argv: list[str]) -> tuple[int, str, str]:
-        return self.module.run_command(argv, environ_update={"LC_ALL": "C"})
-
-    def write(self, path: str, content: bytes, *, mode: int | None, owner: int | None, group: int | None,
-              backup: bool) -> str | None:
-        return _fileio.atomic_write(self.module, path, content, mode=mode, owner=owner, group=group, backup=backup)
-
-
-def build_request(params: dict) -> _dovecot.TLSRequest:
+def build_tls(params: dict) -> _dovecot.TLSRequest:
     def pair(cert: str | None, key: str | None, where: str = "") -> _dovecot.CertKeyPair | None:
         if bool(cert) != bool(key):
             raise _dovecot.DovecotError(f"{where}alt_cert_path and alt_key_path go together: give both or neither")
@@ -497,6 +486,21 @@ def build_request(params: dict) -> _dovecot.TLSRequest:
     )
 
 
+def build_request(params: dict, *, dovecot_bin: str, doveconf_bin: str) -> _dovecot.Request:
+    return _dovecot.Request(
+        tls=build_tls(params),
+        config_path=params["config_path"],
+        dropin_path=params["dropin_path"],
+        conflicts=params["conflicts"],
+        key_group=params["key_group"] or None,
+        key_permissions=params["key_permissions"],
+        backup=params["backup"],
+        dovecot_bin=dovecot_bin,
+        doveconf_bin=doveconf_bin,
+        reload_flag=params["reload_flag"] or (_layout.reload_flag("dovecot") if params["pending_reload"] else None),
+    )
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -505,7 +509,6 @@ def main() -> None:
     )
     _crypto.require_cryptography(module)
     params = module.params
-    host = ModuleHost(module)
     dovecot_bin = module.get_bin_path("dovecot")
     doveconf_bin = module.get_bin_path("doveconf")
     if not (dovecot_bin and doveconf_bin and os.path.isfile(params["config_path"])):
@@ -518,20 +521,10 @@ def main() -> None:
         module.exit_json(changed=True, path=params["dropin_path"], config_path=params["config_path"], dovecot_version="",
                          dovecot_series="", settings={}, effective={}, conflicts=[], certificates=[],
                          changed_files=[params["dropin_path"]])
+    host = _service.ModuleHost(module)
     try:
-        options = _dovecot.Options(
-            request=build_request(params),
-            config_path=params["config_path"],
-            dropin_path=params["dropin_path"],
-            conflicts=params["conflicts"],
-            key_group=params["key_group"] or None,
-            key_permissions=params["key_permissions"],
-            backup=params["backup"],
-            dovecot_bin=dovecot_bin,
-            doveconf_bin=doveconf_bin,
-            reload_flag=params["reload_flag"],
-        )
-        outcome = _dovecot.run(options, host, tmpdir=module.tmpdir)
+        request = build_request(params, dovecot_bin=dovecot_bin, doveconf_bin=doveconf_bin)
+        outcome = _dovecot.run(host, request)
     except _dovecot.DovecotCommandError as exc:
         module.fail_json(msg=str(exc), path=params["dropin_path"], **exc.details())
     except (_dovecot.DovecotError, _profiles.UnknownProfileError, _fileio.FileIOError) as exc:
@@ -541,22 +534,9 @@ def main() -> None:
 
     for warning in outcome.warnings:
         module.warn(warning)
-    result = {
-        "changed": outcome.changed,
-        "path": params["dropin_path"],
-        "config_path": params["config_path"],
-        "dovecot_version": outcome.version.text,
-        "dovecot_series": outcome.version.series,
-        "settings": outcome.settings,
-        "effective": outcome.effective,
-        "conflicts": outcome.conflicts,
-        "certificates": outcome.certificates,
-        "changed_files": [change.path for change in outcome.changes],
-        "running": _dovecot.master_running(host, doveconf_bin, params["config_path"]),
-        "reload_pending": _fileio.reload_pending(params["reload_flag"], check_mode=module.check_mode, changed=outcome.changed),
-    }
-    if outcome.backup_files:
-        result["backup_files"] = outcome.backup_files
+    result = outcome.result()
+    result["running"] = _dovecot.master_running(host, doveconf_bin, params["config_path"])
+    result["reload_pending"] = _fileio.reload_pending(request.reload_flag, check_mode=module.check_mode, changed=outcome.changed)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

@@ -28,21 +28,21 @@ extends_documentation_fragment:
   - postmaster.tls.certificate
   - postmaster.tls.cryptography
 attributes:
-  platform:
-    platforms: posix
   check_mode:
-    support: full
     details:
       - Check mode decides exactly as a real run and only skips the write. When the key does not
         exist yet because an earlier task would create it, check mode predicts a new certificate and warns.
-  diff_mode:
     support: full
+  diff_mode:
     details:
       - The diff shows subject, issuer, serial, expiry and fingerprint, before and after.
-  idempotent:
     support: full
+  idempotent:
     details:
       - Except with O(force=true).
+    support: full
+  platform:
+    platforms: posix
 options:
   privatekey_path:
     description:
@@ -157,6 +157,12 @@ subject_alt_names:
   type: list
   elements: str
   sample: []
+dns_names:
+  description: The DNS names the certificate is for - its DNS subjectAltNames, or its common name when it has none.
+  returned: success, except in check mode when the key does not exist yet
+  type: list
+  elements: str
+  sample: [Example Mail CA]
 issuer:
   description: The issuer (the same as RV(subject)).
   returned: success, except in check mode when the key does not exist yet

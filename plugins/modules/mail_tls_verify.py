@@ -20,8 +20,10 @@ description:
     its expiry, whether the chain verifies against the trust anchors, whether the certificate covers the
     server name, and which of TLS 1.0, 1.1, 1.2 and 1.3 the server accepts.
   - Caller expectations (O(expected_fingerprint), O(expected_certificate_path), O(min_days_remaining),
-    O(min_protocol), O(required_names)) turn into a per-endpoint list of failures. The task fails with that
-    list unless O(report_only=true); the full structured result is returned either way.
+    O(min_protocol), O(required_names)) turn into a per-endpoint list of failures, and so does a served leaf below
+    the collection's key floors (RSA 2048 bits, EC P-256), the same floors every other module of the collection
+    applies. The task fails with that list unless O(report_only=true); the full structured result is returned
+    either way.
   - Endpoints and protocol probes run concurrently; each connection has its own O(timeout), so one silent
     port does not delay the others.
   - Uses Python's C(ssl) module and C(cryptography) only; it does not run C(openssl).
@@ -345,73 +347,115 @@ endpoints:
       returned: when a TLS session was established
       sample: 256
     subject:
-      description: The leaf's subject (RFC 4514).
+      description:
+        - The served leaf's facts follow, with the keys every module of the collection uses for a certificate (those of
+          RV(postmaster.tls.certificate_info#module:certificates) without C(path), C(exists), C(count) and
+          C(matches_key)); V(null) without a TLS session. First the subject (RFC 4514).
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: CN=mail.example.org
+    subject_alt_names:
+      description: The leaf's subjectAltNames, as C(DNS:name) or C(IP:address).
+      type: list
+      elements: str
+      returned: always
+      sample: ["DNS:mail.example.org", "DNS:smtp.example.org"]
+    dns_names:
+      description: The DNS names the leaf is for (its DNS subjectAltNames, or the CN without SAN); was C(names), which also held IP addresses.
+      type: list
+      elements: str
+      returned: always
+      sample: ["mail.example.org", "smtp.example.org"]
     issuer:
       description: The leaf's issuer (RFC 4514).
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: CN=Example Issuing CA,O=Example
-    names:
-      description: The DNS names (or the CN without SAN) and IP addresses the leaf is for.
-      type: list
-      elements: str
-      returned: when a TLS session was established
-      sample: ["mail.example.org", "smtp.example.org"]
+    serial:
+      description: The leaf's serial number, colon-separated hex.
+      type: str
+      returned: always
+      sample: "04:1d:...:9a"
     not_before:
       description: Start of validity (UTC, ISO 8601).
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: "2026-11-01T00:00:00Z"
     not_after:
       description: End of validity (UTC, ISO 8601).
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: "2027-01-30T00:00:00Z"
     days_remaining:
       description: Whole days until RV(endpoints[].not_after) (negative when expired).
       type: int
-      returned: when a TLS session was established
+      returned: always
       sample: 62
+    expired:
+      description: Whether RV(endpoints[].not_after) has passed.
+      type: bool
+      returned: always
+      sample: false
+    key_type:
+      description: The leaf key's type (was C(key.type)).
+      type: str
+      returned: always
+      sample: ecdsa
+    key_size:
+      description: The key size in bits, the curve's for ECDSA (was C(key.size)).
+      type: int
+      returned: always
+      sample: 256
+    key_curve:
+      description: The curve of an ECDSA key, V(null) for other key types (was C(key.curve)).
+      type: str
+      returned: always
+      sample: secp256r1
+    signature_algorithm:
+      description: The leaf's signature algorithm as openssl names it (was C(signature_hash), the hash alone).
+      type: str
+      returned: always
+      sample: ecdsa-with-SHA256
     fingerprint_sha256:
       description: SHA-256 of the leaf's DER, lower-case and colon-separated (as C(openssl x509 -fingerprint) shows).
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: "3f:0a:...:9c"
     spki_sha256:
       description: Hex SHA-256 of the leaf's SubjectPublicKeyInfo, the data of a DANE C(3 1 1) TLSA record.
       type: str
-      returned: when a TLS session was established
+      returned: always
       sample: "8f1c0c8c5c0e4d5a4e8b9a3b6c1f2d7e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d"
-    key:
-      description: Type and size of the leaf's public key.
-      type: dict
-      returned: when a TLS session was established
-      sample: {"type": "ecdsa", "curve": "secp256r1", "size": 256}
-    signature_hash:
-      description: Hash of the leaf's signature (null for EdDSA).
-      type: str
-      returned: when a TLS session was established
-      sample: sha256
+    is_ca:
+      description: Whether the leaf is a CA certificate.
+      type: bool
+      returned: always
+      sample: false
     self_signed:
       description: Whether the leaf is self-signed.
       type: bool
-      returned: when a TLS session was established
+      returned: always
       sample: false
+    extended_key_usage:
+      description: The leaf's extended key usages, V(null) without the extension.
+      type: list
+      elements: str
+      returned: always
+      sample: [serverAuth]
     snakeoil:
       description: Whether the leaf is the host's stock snake-oil certificate (null when O(snakeoil_path) does not exist).
       type: bool
       returned: when a TLS session was established
       sample: false
     chain:
-      description: The certificates as served, leaf first (only the leaf when RV(endpoints[].chain_source=leaf_only)).
+      description:
+        - The certificates as served, leaf first (only the leaf when RV(endpoints[].chain_source=leaf_only)), each with the
+          same certificate facts as the leaf's above.
       type: list
       elements: dict
       returned: when a TLS session was established
       sample: [{"subject": "CN=mail.example.org", "issuer": "CN=Example Issuing CA", "fingerprint_sha256": "3f:0a:...",
-                "not_after": "2027-01-30T00:00:00Z"}]
+                "not_after": "2027-01-30T00:00:00Z", "is_ca": false}]
     chain_source:
       description: V(served) when the whole served chain was read, V(leaf_only) when this Python can only see the leaf.
       type: str

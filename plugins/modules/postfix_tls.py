@@ -54,6 +54,7 @@ author:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
+  - postmaster.tls.reload
 attributes:
   check_mode:
     support: full
@@ -223,15 +224,6 @@ options:
       - Keep a timestamped copy of C(main.cf) and C(master.cf) before changing them.
     type: bool
     default: false
-  reload_flag:
-    description:
-      - A flag file that says Postfix must reload, for example V(/run/postmaster-tls/postfix.reload) (the postfix
-        role's default). The module creates it (and its directory, mode 0700) before it changes C(main.cf) or
-        C(master.cf), and reports whether it exists as RV(reload_pending). The postfix role reloads while it exists
-        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
-        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
-        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
-    type: path
 notes:
   - Needs C(postconf), C(postfix) and (for SNI) C(postmap) on the managed host, and Python's C(cryptography)
     to check the chain files.
@@ -382,19 +374,27 @@ commands:
     - postconf -e smtpd_tls_protocols=>=TLSv1.2 smtpd_tls_auth_only=yes
     - postconf -M submission/inet=submission inet n - y - - smtpd -o syslog_name=postfix/submission
 certificates:
-  description: What each key in O(chain_files) serves (no key material).
+  description:
+    - What each key in O(chain_files) serves (no key material) - the certificate facts every module of the collection
+      returns (the keys of RV(postmaster.tls.certificate_info#module:certificates) without C(exists), C(count) and
+      C(matches_key); C(path) is the file that holds the leaf), plus C(key_path) (the file that holds the key) and
+      C(chain_length) (the leaf and the certificates after it).
+    - C(names) is now C(dns_names).
   returned: when O(chain_files) (or C(smtpd_tls_chain_files) in O(extra)) is set and the files exist
   type: list
   elements: dict
   sample:
     - path: /etc/postmaster-tls/mail.example.org/rsa/live/combined.pem
       key_path: /etc/postmaster-tls/mail.example.org/rsa/live/combined.pem
-      key_type: rsa
-      key_size: 2048
       subject: CN=mail.example.org
-      names: [mail.example.org]
+      subject_alt_names: [DNS:mail.example.org]
+      dns_names: [mail.example.org]
+      issuer: CN=Example Mail CA
       not_after: "2027-03-01T12:00:00Z"
       days_remaining: 89
+      key_type: rsa
+      key_size: 2048
+      key_curve: null
       fingerprint_sha256: "3a:91:...:0c"
       spki_sha256: 5b1c0e...e2
       chain_length: 2
@@ -432,6 +432,11 @@ running:
   returned: success
   type: bool
   sample: true
+reload_flag:
+  description: The pending-reload flag file this module raises (O(reload_flag), or the collection's with O(pending_reload=true)).
+  returned: success, except in check mode before the service is installed (V(null) without a flag)
+  type: str
+  sample: /run/postmaster-tls/postfix.reload
 backup_files:
   description: Backup copies made because of O(backup), by file (C(main_cf), C(master_cf)).
   returned: when O(backup=true) and a file changed
@@ -465,9 +470,9 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _postfix, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _postfix, _profiles, _service, _x509
 
-PROTOCOLS = list(_profiles.PROTOCOL_ORDER)
+PROTOCOLS = list(_x509.TLS_VERSIONS)
 SERVICE_STATES = ["present", "absent", "unmanaged"]
 
 
@@ -493,11 +498,15 @@ def argument_spec() -> dict:
         extra=dict(type="dict", default={}),
         backup=dict(type="bool", default=False),
         reload_flag=dict(type="path"),
+        pending_reload=dict(type="bool", default=False),
     )
 
 
 def build_request(params: dict) -> _postfix.Request:
-    return _postfix.Request(**{name: params[name] for name in argument_spec()})
+    request = _postfix.Request(**{name: params[name] for name in argument_spec() if name != "pending_reload"})
+    if not request.reload_flag and params["pending_reload"]:
+        request.reload_flag = _layout.reload_flag("postfix")
+    return request
 
 
 def needs_cryptography(request: _postfix.Request) -> bool:
@@ -520,11 +529,9 @@ def main() -> None:
                              postconf_warnings=[])
         module.fail_json(msg="postconf was not found on this host; install Postfix first (the role's postfix_install: true does)")
 
-    def run(argv: list) -> tuple:
-        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
-
+    host = _service.ModuleHost(module)
     tools = _postfix.Tools(
-        run=run,
+        run=host.run,
         postconf=postconf,
         postfix=module.get_bin_path("postfix", required=True),
         postmap=module.get_bin_path("postmap", required=request.sni_maps is not None),
@@ -532,7 +539,7 @@ def main() -> None:
         script=module.get_bin_path("script", required=False),
     )
     try:
-        outcome = _postfix.run(module, tools, request, check_mode=module.check_mode, tmpdir=module.tmpdir)
+        outcome = _postfix.run(host, tools, request)
     except _postfix.PostfixCommandError as exc:
         module.fail_json(msg=str(exc), config_dir=request.config_dir, **exc.details())
     except (_postfix.PostfixError, _profiles.UnknownProfileError, _fileio.FileIOError) as exc:

@@ -27,21 +27,21 @@ description:
     file's mode, owner and group.
 author:
   - postmaster.tls contributors (@postmaster-tls)
-requirements:
-  - cryptography >= 3.4 on the managed host (Debian 12's python3-cryptography 38 works)
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.FILES
   - postmaster.tls.keys
+requirements:
+  - cryptography >= 3.4 on the managed host (Debian 12's python3-cryptography 38 works)
 attributes:
   check_mode:
-    support: full
     details:
       - Check mode makes the same decision as a real run and fails in the same cases. It does not generate a key,
         so RV(spki_sha256) and RV(fingerprints) are not returned when a key would be created or replaced.
       - When the key's directory does not exist yet, check mode predicts a new key - with O(directory_mode) also the
         new directories (RV(directories)); without it, it warns, because an earlier task that creates the directory
         does not create it in check mode.
+    support: full
   diff_mode:
     support: full
     details:
@@ -353,7 +353,7 @@ def main() -> None:
                            params=dict(module.params, size=None, curve=None),
                            one=lambda params: _keys.ensure_private_key(module, _keys.KeyRequest.from_params(params)),
                            expected=(_keys.PrivateKeyError,), doing="handling")
-    with _keys.failing_without_secrets(module, expected=_keys.PrivateKeyError, doing="handling"):
+    with _batch.failing_without_secrets(module, expected=_keys.PrivateKeyError, doing="handling"):
         result = _keys.ensure_private_key(module, _keys.KeyRequest.from_params(module.params))
     module.exit_json(**result)
 

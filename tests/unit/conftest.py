@@ -31,6 +31,14 @@ _WEAK_HASHES = {"sha1": hashes.SHA1, "md5": hashes.MD5}
 EKU = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
+def key_usage_of(**usages: bool) -> x509.KeyUsage:
+    """A keyUsage with the named bits set (``digital_signature=True``) and every other bit clear."""
+    bits = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+                          "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
+    bits.update(usages)
+    return x509.KeyUsage(**bits)
+
+
 class PKI:
     """Keys, CSRs and certificates for tests, plus writing them into a temporary directory."""
 
@@ -77,8 +85,17 @@ class PKI:
         not_before: datetime.datetime | None = None,
         not_after: datetime.datetime | None = None,
         key_usage: bool = True,
+        usage: x509.KeyUsage | None = None,
+        path_length: int | None = None,
+        name_constraints: x509.NameConstraints | None = None,
+        critical_oid: str | None = None,
     ) -> x509.Certificate:
-        """A certificate; self-signed unless ``issuer``/``issuer_key`` are given."""
+        """A certificate; self-signed unless ``issuer``/``issuer_key`` are given.
+
+        Conforming to RFC 5280 unless asked otherwise (SKI, AKI, keyUsage as a CA or a TLS server needs it):
+        ``usage`` replaces the keyUsage, ``path_length`` and ``name_constraints`` constrain a CA, ``critical_oid``
+        adds a critical extension nobody knows.
+        """
         signer = issuer_key or key
         if issuer is not None:
             issuer_dn = issuer.subject
@@ -96,15 +113,18 @@ class PKI:
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
         )
-        if key_usage:
-            builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=not ca, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                              key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False),
-                critical=True,
-            )
+        if usage is not None:
+            builder = builder.add_extension(usage, critical=True)
+        elif key_usage:
+            builder = builder.add_extension(key_usage_of(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca), critical=True)
+        if name_constraints is not None:
+            builder = builder.add_extension(name_constraints, critical=True)
+        if critical_oid is not None:
+            builder = builder.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(critical_oid), b"\x05\x00"), critical=True)
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
         if eku is not None:
@@ -176,6 +196,24 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+@pytest.fixture
+def ansible_module(monkeypatch, tmp_path) -> t.Callable[..., t.Any]:
+    """A real AnsibleModule without options (``ansible_module(check_mode=False)``), for the file helpers that use its
+    own attribute, backup and SELinux functions."""
+    from ansible.module_utils import _internal
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+
+    monkeypatch.setattr(_internal, "is_controller", False)
+
+    def make(*, check_mode: bool = False) -> AnsibleModule:
+        args = {"_ansible_check_mode": check_mode, "_ansible_remote_tmp": str(tmp_path / "ansible-tmp"), "_ansible_keep_remote_files": False}
+        with patch_module_args(args):
+            return AnsibleModule(argument_spec={}, supports_check_mode=True)
+
+    return make
 
 
 class ModuleResult(dict):

@@ -47,7 +47,8 @@ def cert_pem(*certs: x509.Certificate) -> bytes:
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def ca(common_name: str, key, issuer: x509.Certificate | None = None, issuer_key=None, path_length: int | None = None):
+def ca(common_name: str, key, issuer: x509.Certificate | None = None, issuer_key=None, path_length: int | None = None,
+       name_constraints: x509.NameConstraints | None = None):
     builder = (
         x509.CertificateBuilder()
         .subject_name(name(common_name))
@@ -61,11 +62,15 @@ def ca(common_name: str, key, issuer: x509.Certificate | None = None, issuer_key
                                      data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
                                      encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key((issuer_key or key).public_key()), critical=False)
     )
+    if name_constraints is not None:
+        builder = builder.add_extension(name_constraints, critical=True)
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
-def leaf(public_key, issuer: x509.Certificate, issuer_key, dns: str, *, not_before=None, not_after=None):
+def leaf(public_key, issuer: x509.Certificate, issuer_key, dns: str, *, not_before=None, not_after=None,
+         usage: x509.KeyUsage | None = None, critical_oid: str | None = None):
     builder = (
         x509.CertificateBuilder()
         .subject_name(name(dns))
@@ -77,7 +82,13 @@ def leaf(public_key, issuer: x509.Certificate, issuer_key, dns: str, *, not_befo
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # RFC 5280 4.2.1.1: conforming CAs include it; cryptography's verifier (Debian 13) requires it.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    if critical_oid is not None:
+        builder = builder.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(critical_oid), b"\x05\x00"), critical=True)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -103,6 +114,31 @@ def sign_sha1(csr_path: str, issuer_pem: bytes, issuer_key, dns: str, out_path: 
         subprocess.run(["openssl", "x509", "-req", "-in", csr_path, "-CA", ca_path, "-CAkey", ca_key_path, "-sha1",
                         "-days", "90", "-set_serial", "0x%x" % x509.random_serial_number(), "-extfile", ext_path,
                         "-extensions", "v3", "-out", out_path], check=True, capture_output=True)
+
+
+def chains_clients_refuse(host_key, root, root_key, int1, int1_key, int2, int2_key, dns: str) -> dict[str, bytes]:
+    """Issue 22 section 4: chains that `openssl verify -purpose sslserver` rejects, each for the host's key and one
+    reason only, and a P-192 key that no module may take (the key floors are P-256 and RSA 2048 everywhere)."""
+    # A CA below Intermediate 2, whose pathLenConstraint is 0: the path is too long.
+    int3_key = ec.generate_private_key(ec.SECP256R1())
+    int3 = ca("PM Bad Input Intermediate 3", int3_key, int2, int2_key)
+    # A CA whose name constraints permit example.net only.
+    nc_key = ec.generate_private_key(ec.SECP256R1())
+    constrained = ca("PM Bad Input Constrained CA", nc_key, int1, int1_key, path_length=0,
+                     name_constraints=x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.net")], excluded_subtrees=None))
+    no_tls_usage = x509.KeyUsage(digital_signature=False, content_commitment=True, key_encipherment=False, data_encipherment=True,
+                                 key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    p192_key = ec.generate_private_key(ec.SECP192R1())
+    return {
+        "leaf-pathlen.pem": cert_pem(leaf(host_key, int3, int3_key, dns)),
+        "chain-pathlen.pem": cert_pem(int3, int2, int1),
+        "leaf-nameconstraints.pem": cert_pem(leaf(host_key, constrained, nc_key, dns)),
+        "chain-nameconstraints.pem": cert_pem(constrained, int1),
+        "leaf-keyusage.pem": cert_pem(leaf(host_key, int2, int2_key, dns, usage=no_tls_usage)),
+        "leaf-critical.pem": cert_pem(leaf(host_key, int2, int2_key, dns, critical_oid="1.3.6.1.4.1.55555.7")),
+        "p192.key": key_pem(p192_key),
+        "p192.pem": cert_pem(leaf(p192_key.public_key(), int2, int2_key, dns)),
+    }
 
 
 def main(out_dir: str, csr_path: str, dns: str, passphrase: str) -> None:
@@ -154,6 +190,7 @@ def main(out_dir: str, csr_path: str, dns: str, passphrase: str) -> None:
         "combined-weak.pem": key_pem(weak_key) + cert_pem(leaf(weak_key.public_key(), int2, int2_key, dns), int2, int1),
         "a-file": b"a regular file: nothing can be created below it\n",
     }
+    files.update(chains_clients_refuse(host_key, root, root_key, int1, int1_key, int2, int2_key, dns))
     for file_name, data in files.items():
         with open(os.path.join(out, file_name), "wb") as handle:
             handle.write(data)

@@ -64,7 +64,7 @@ def cert_pem(*certs):
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
-def ca_cert(common_name, key, *, issuer=None, issuer_key=None, path_length=None, days=3650):
+def ca_cert(common_name, key, *, issuer=None, issuer_key=None, path_length=None, days=3650, name_constraints=None):
     issuer_name = issuer.subject if issuer is not None else name(common_name)
     builder = (
         x509.CertificateBuilder()
@@ -79,12 +79,15 @@ def ca_cert(common_name, key, *, issuer=None, issuer_key=None, path_length=None,
                                      data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
                                      encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key((issuer_key or key).public_key()), critical=False)
     )
+    if name_constraints is not None:
+        builder = builder.add_extension(name_constraints, critical=True)
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
 def leaf_cert(common_name, key, issuer, issuer_key, *, sans=("mail.example.org", "smtp.example.org"),
-              eku=(ExtendedKeyUsageOID.SERVER_AUTH,), not_before=None, not_after=None):
+              eku=(ExtendedKeyUsageOID.SERVER_AUTH,), not_before=None, not_after=None, usage=None, critical_oid=None):
     builder = (
         x509.CertificateBuilder()
         .subject_name(name(common_name))
@@ -97,7 +100,13 @@ def leaf_cert(common_name, key, issuer, issuer_key, *, sans=("mail.example.org",
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
         .add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        # RFC 5280 4.2.1.1: conforming CAs include it; cryptography's verifier (Debian 13) requires it.
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    if critical_oid is not None:
+        builder = builder.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(critical_oid), b"\x05\x00"), critical=True)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -156,6 +165,7 @@ def make_chain_pki(pki):
     }
     for label, cert in bad.items():
         write(f"{pki}/{label}.pem", cert_pem(cert))
+    make_chains_clients_refuse(pki, root, root_key, int1, int1_key, int2, int2_key, test_key)
     weak_key = rsa_key(1024)
     write(f"{pki}/rsa1024.key", key_pem(weak_key), 0o600)
     write(f"{pki}/rsa1024.pem", cert_pem(leaf_cert("weak-rsa.example.org", weak_key, int2, int2_key)))
@@ -173,6 +183,23 @@ def make_chain_pki(pki):
     with open(f"{pki}/md5-int.pem", "rb") as handle:
         md5_int = x509.load_pem_x509_certificate(handle.read())
     write(f"{pki}/md5-leaf.pem", cert_pem(leaf_cert("md5-chain.example.org", test_key, md5_int, md5_int_key)))
+
+
+def make_chains_clients_refuse(pki, root, root_key, int1, int1_key, int2, int2_key, test_key):
+    """Issue 22 section 4: chains RFC 5280 path validation refuses, for test.key and one reason each."""
+    int3_key = ec_key()
+    int3 = ca_cert("PM Test Intermediate CA 3", int3_key, issuer=int2, issuer_key=int2_key, days=900)  # below pathLen 0
+    constrained_key = ec_key()
+    constrained = ca_cert("PM Test Constrained CA", constrained_key, issuer=int1, issuer_key=int1_key, path_length=0, days=900,
+                          name_constraints=x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.net")], excluded_subtrees=None))
+    no_tls_usage = x509.KeyUsage(digital_signature=False, content_commitment=True, key_encipherment=False, data_encipherment=True,
+                                 key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False)
+    write(f"{pki}/pathlen.pem", cert_pem(leaf_cert("pathlen.example.org", test_key, int3, int3_key, sans=("mail.example.org",))))
+    write(f"{pki}/chain-pathlen.pem", cert_pem(int3, int2, int1))
+    write(f"{pki}/nameconstraints.pem", cert_pem(leaf_cert("nc.example.org", test_key, constrained, constrained_key, sans=("mail.example.org",))))
+    write(f"{pki}/chain-nameconstraints.pem", cert_pem(constrained, int1))
+    write(f"{pki}/keyusage.pem", cert_pem(leaf_cert("keyusage.example.org", test_key, int2, int2_key, usage=no_tls_usage)))
+    write(f"{pki}/critical.pem", cert_pem(leaf_cert("critical.example.org", test_key, int2, int2_key, critical_oid="1.3.6.1.4.1.55555.7")))
 
 
 def make_etc(etc):

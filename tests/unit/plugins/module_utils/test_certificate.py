@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _x509
 
 DAY = datetime.timedelta(days=1)
 
@@ -72,7 +72,7 @@ def test_serials_are_random_and_at_most_159_bits(pki, ca):
 def test_self_signed_leaf(pki):
     key = pki.key("leaf")
     cert = _certificate.issue_leaf(pki.csr(key), signing_key=key, issuer_cert=None, valid_days=30, now=pki.now)
-    assert _certificate.is_self_signed(cert)
+    assert _x509.is_self_signed(cert)
     assert _ext(cert, x509.AuthorityKeyIdentifier).value.key_identifier == _ext(cert, x509.SubjectKeyIdentifier).value.digest
 
 
@@ -105,7 +105,7 @@ def test_local_ca_certificate(pki):
     usage = _ext(cert, x509.KeyUsage)
     assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign and not usage.value.digital_signature
     assert _ext(cert, x509.SubjectKeyIdentifier).value == x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    assert _certificate.is_self_signed(cert)
+    assert _x509.is_self_signed(cert)
     assert cert.subject.rfc4514_string() == "CN=Test Mail CA,O=Example"
 
 
@@ -128,6 +128,14 @@ def test_check_csr(pki):
         _certificate.check_csr(pki.csr(key), csr_source="CSR x", private_key=pki.key("other"), key_source="k.pem")
     with pytest.raises(_certificate.CertificateError, match="1024 bits"):
         _certificate.check_csr(pki.csr(pki.key("weak", kind="rsa", size=1024)), csr_source="CSR x")
+    # The same floors as every module: a P-192 key is refused for a certificate and for a local CA.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p192 = ec.generate_private_key(ec.SECP192R1())
+    with pytest.raises(_certificate.CertificateError, match=r"secp192r1 .* weaker than P-256"):
+        _certificate.check_csr(pki.csr(p192), csr_source="CSR x")
+    with pytest.raises(_certificate.CertificateError, match="the CA private key k.pem is an EC key on secp192r1"):
+        _certificate.check_key_strength(p192.public_key(), what="the CA private key k.pem")
     with pytest.raises(_certificate.CertificateError, match="neither subjectAltNames nor a common name"):
         _certificate.check_csr(pki.csr(key, None, None), csr_source="CSR x")
 
@@ -226,7 +234,7 @@ def test_ca_renewal_reasons(pki):
 def test_certificate_facts(pki, ca):
     ca_cert, ca_key = ca
     cert = _certificate.issue_leaf(pki.csr(pki.key("leaf")), signing_key=ca_key, issuer_cert=ca_cert, valid_days=90, now=pki.now)
-    facts = _certificate.certificate_facts(cert, now=pki.now)
+    facts = _x509.certificate_facts(cert, now=pki.now)
     assert facts["subject"] == "CN=mail.example.org"
     assert facts["issuer"] == "CN=Test Mail CA,O=Example"
     assert facts["subject_alt_names"] == ["DNS:mail.example.org"]
@@ -239,11 +247,13 @@ def test_certificate_facts(pki, ca):
     assert facts["extended_key_usage"] == ["serverAuth"]
     assert facts["is_ca"] is False and facts["self_signed"] is False and facts["expired"] is False
     assert int(facts["serial"].replace(":", ""), 16) == cert.serial_number
+    assert list(facts) == list(_x509.FACT_KEYS) and facts["dns_names"] == ["mail.example.org"]
+    assert list(_x509.certificate_facts(cert, path="/x/cert.pem"))[:2] == ["path", "subject"]
 
 
 def test_serial_hex_matches_openssl_style():
-    assert _certificate.serial_hex(0x0A1B) == "0a:1b"
-    assert _certificate.serial_hex(1) == "01"
+    assert _x509.serial_hex(0x0A1B) == "0a:1b"
+    assert _x509.serial_hex(1) == "01"
 
 
 def test_diff_summary_has_no_pem(pki):

@@ -6,13 +6,36 @@
 from __future__ import annotations
 
 import datetime
+import os
 import random
+import shutil
 import ssl
+import subprocess
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _chain, _crypto, _pathcheck, _x509
+from ansible_collections.postmaster.tls.tests.unit.conftest import key_usage_of
+
+
+def run_openssl(argv):
+    """The module's run_command, for the openssl validator: an argv list, LC_ALL=C."""
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def openssl_validator():
+    return _pathcheck.PathValidator("openssl", run=run_openssl, openssl=lambda: shutil.which("openssl"))
+
+
+# Both validators where this host has both: cryptography.x509.verification and openssl verify.
+VALIDATORS = ["openssl"] + (["cryptography"] if _pathcheck.cryptography_verifier() is not None else [])
+
+
+def validator_for(choice):
+    return openssl_validator() if choice == "openssl" else _pathcheck.PathValidator("cryptography")
 
 
 def _anchors(*certs, source="anchors.pem"):
@@ -20,7 +43,8 @@ def _anchors(*certs, source="anchors.pem"):
 
 
 def _check(pki, leaf, candidates, key, anchors, **kwargs):
-    options = {"include_root": False, "required_names": [], "min_days_remaining": 14, "now": pki.now}
+    options = {"include_root": False, "required_names": [], "min_days_remaining": 14, "now": pki.now,
+               "validator": _pathcheck.PathValidator("auto", run=run_openssl, openssl=lambda: shutil.which("openssl"))}
     options.update(kwargs)
     return _chain.check_install(leaf=leaf, candidates=candidates, private_key=key, key_source="key.pem", anchors=anchors, **options)
 
@@ -251,7 +275,7 @@ def test_default_trust_store_is_found(monkeypatch, tmp_path):
     bundle = tmp_path / "bundle.pem"
     bundle.write_text("")
     paths = ssl.DefaultVerifyPaths(str(bundle), None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
-    monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
     assert _chain.default_trust_store() == str(bundle)
 
 
@@ -259,15 +283,16 @@ def test_default_trust_store_falls_back_to_well_known_paths(monkeypatch, tmp_pat
     bundle = tmp_path / "ca-certificates.crt"
     bundle.write_text("")
     paths = ssl.DefaultVerifyPaths(None, None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
-    monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
-    monkeypatch.setattr(_chain, "WELL_KNOWN_BUNDLES", (str(tmp_path / "missing.crt"), str(bundle)))
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
+    monkeypatch.setattr(_x509, "SYSTEM_CA_BUNDLES", (str(tmp_path / "missing.crt"), str(bundle)))
     assert _chain.default_trust_store() == str(bundle)
 
 
 def test_no_trust_store_at_all(monkeypatch, tmp_path):
     paths = ssl.DefaultVerifyPaths(None, None, "NO_SUCH_ENV", str(tmp_path / "nope"), "NO_SUCH_ENV_DIR", str(tmp_path / "nope"))
+    monkeypatch.setattr(_x509.ssl, "get_default_verify_paths", lambda: paths)
     monkeypatch.setattr(_chain.ssl, "get_default_verify_paths", lambda: paths)
-    monkeypatch.setattr(_chain, "WELL_KNOWN_BUNDLES", ())
+    monkeypatch.setattr(_x509, "SYSTEM_CA_BUNDLES", ())
     monkeypatch.setattr(_chain.os.path, "isdir", lambda _p: False)
     with pytest.raises(_chain.ChainError, match="trust_anchors_path"):
         _chain.default_trust_store()
@@ -351,3 +376,161 @@ def test_an_expired_cross_signed_root_in_the_chain_is_not_followed(pki):
     checked = _check(pki, leaf, [intermediate, cross], pki.key("leaf"), _anchors(root))
     assert checked.chain == [intermediate] and checked.anchor == root
     assert [d.reason for d in checked.dropped] == ["the root stays out (include_root=false)"]
+
+
+# ---------------------------------------------------------------------------------------------
+# RFC 5280 path validation (issue 22): what the named checks do not cover, refused by a maintained
+# validator - cryptography.x509.verification where this host's cryptography has it, and openssl verify
+# -purpose sslserver (Debian 12's path), both tried here
+# ---------------------------------------------------------------------------------------------
+def _bad_chain(pki, case):
+    """(root, chain given, leaf, leaf key) of a chain that TLS clients refuse for one reason only."""
+    root = pki.cert("Bad Root CA", pki.key("bad-root"), ca=True, days=3650)
+    leaf_key = pki.key("bad-leaf")
+    if case == "path length":
+        # A CA with pathLenConstraint 0 followed by another CA.
+        int0 = pki.cert("Bad Intermediate 0", pki.key("bad-int0"), issuer=root, issuer_key=pki.key("bad-root"), ca=True, path_length=0)
+        int1 = pki.cert("Bad Intermediate 1", pki.key("bad-int1"), issuer=int0, issuer_key=pki.key("bad-int0"), ca=True)
+        leaf = pki.cert("mail.example.org", leaf_key, issuer=int1, issuer_key=pki.key("bad-int1"), sans=["mail.example.org"])
+        return root, [int1, int0], leaf, leaf_key
+    if case == "name constraints":
+        constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.net")], excluded_subtrees=None)
+        issuer = pki.cert("Bad Constrained CA", pki.key("bad-int0"), issuer=root, issuer_key=pki.key("bad-root"), ca=True,
+                          name_constraints=constraints)
+        leaf = pki.cert("mail.example.org", leaf_key, issuer=issuer, issuer_key=pki.key("bad-int0"), sans=["mail.example.org"])
+        return root, [issuer], leaf, leaf_key
+    issuer = pki.cert("Bad Intermediate", pki.key("bad-int0"), issuer=root, issuer_key=pki.key("bad-root"), ca=True)
+    if case == "key usage":
+        # keyUsage without digitalSignature and keyEncipherment (nonRepudiation and dataEncipherment only).
+        usage = key_usage_of(content_commitment=True, data_encipherment=True)
+        leaf = pki.cert("mail.example.org", leaf_key, issuer=issuer, issuer_key=pki.key("bad-int0"), sans=["mail.example.org"], usage=usage)
+    else:  # an unhandled critical extension
+        leaf = pki.cert("mail.example.org", leaf_key, issuer=issuer, issuer_key=pki.key("bad-int0"), sans=["mail.example.org"],
+                        critical_oid="1.3.6.1.4.1.55555.7")
+    return root, [issuer], leaf, leaf_key
+
+
+@pytest.mark.parametrize("choice", VALIDATORS)
+@pytest.mark.parametrize(("case", "check", "says"), [
+    ("path length", "path validation", "path length"),
+    ("name constraints", "path validation", ""),
+    ("key usage", "key usage", "neither digitalSignature nor keyEncipherment"),
+    ("critical extension", "path validation", "critical extension"),
+])
+def test_chains_clients_refuse_are_refused_by_both_validators(pki, choice, case, check, says):
+    root, chain, leaf, leaf_key = _bad_chain(pki, case)
+    validator = validator_for(choice)
+    error = _refusal(pki, leaf, chain, leaf_key, _anchors(root), required_names=["mail.example.org"], validator=validator)
+    assert error.check == check
+    assert says in str(error) and "nothing was written" in str(error)
+    if check == "path validation":
+        assert ("openssl verify -purpose sslserver" if choice == "openssl" else "cryptography") in str(error)
+
+
+@pytest.mark.parametrize("choice", VALIDATORS)
+def test_the_validators_refuse_the_bad_chains_themselves(pki, choice):
+    """Not only the named checks: each validator on its own refuses every one of the four chains."""
+    validator = validator_for(choice)
+    for case in ("path length", "name constraints", "critical extension") + (("key usage",) if choice == "openssl" else ()):
+        root, chain, leaf, _key = _bad_chain(pki, case)
+        path = chain if case != "path length" else chain  # leaf first, as build_chain orders it
+        with pytest.raises(_x509.CheckError) as caught:
+            validator.validate(leaf, path, root, now=pki.now, required_names=["mail.example.org"])
+        assert caught.value.check == "path validation", case
+
+
+@pytest.mark.parametrize("choice", VALIDATORS)
+def test_good_chains_pass_both_validators(pki, choice):
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain()
+    checked = _check(pki, leaf, [intermediate], leaf_key, _anchors(root), validator=validator_for(choice))
+    assert checked.chain == [intermediate]
+    self_signed = pki.cert("mail.example.org", pki.key("leaf"), sans=["mail.example.org"])
+    assert _check(pki, self_signed, [], pki.key("leaf"), _anchors(self_signed), validator=validator_for(choice)).anchor == self_signed
+
+
+def test_the_openssl_validator_names_the_certificate_at_the_failing_depth(pki):
+    root, chain, leaf, leaf_key = _bad_chain(pki, "path length")
+    error = _refusal(pki, leaf, chain, leaf_key, _anchors(root), validator=openssl_validator())
+    assert "'CN=Bad Intermediate 0'" in error.concerned and "error 25 at depth 2" in str(error)
+
+
+def test_the_openssl_validator_checks_at_the_same_instant(pki):
+    """-attime: a chain valid at the checks' `now` passes even when the clock has moved on."""
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain()
+    later = pki.now + datetime.timedelta(days=60)
+    assert _check(pki, leaf, [intermediate], leaf_key, _anchors(root), now=later, validator=openssl_validator(),
+                  min_days_remaining=1).leaf == leaf
+
+
+def test_the_openssl_validator_without_openssl_says_what_to_install(pki):
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain()
+    validator = _pathcheck.PathValidator("openssl")
+    with pytest.raises(_pathcheck.PathCheckError, match="install the openssl package"):
+        _check(pki, leaf, [intermediate], leaf_key, _anchors(root), validator=validator)
+
+
+def test_a_failing_openssl_run_is_not_a_verdict(pki):
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain()
+    validator = _pathcheck.PathValidator("openssl", run=lambda argv: (1, "", "verify: Unknown option: -no-CAstore\n"),
+                                         openssl=lambda: "/usr/bin/openssl")
+    with pytest.raises(_pathcheck.PathCheckError, match="could not check the chain .*Unknown option"):
+        _check(pki, leaf, [intermediate], leaf_key, _anchors(root), validator=validator)
+
+
+def test_the_openssl_validator_argv(pki):
+    """An argv list with `--` before the leaf's path, the anchor alone as CAfile, no default trust store."""
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain()
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return run_openssl(argv)
+
+    validator = _pathcheck.PathValidator("openssl", run=run, openssl=lambda: shutil.which("openssl"))
+    _check(pki, leaf, [intermediate], leaf_key, _anchors(root), validator=validator)
+    argv = seen[0]
+    assert argv[1:4] == ["verify", "-purpose", "sslserver"] and argv[-2] == "--"
+    assert {"-partial_chain", "-no-CApath", "-no-CAstore", "-attime", "-CAfile", "-untrusted"} <= set(argv)
+    assert not os.path.exists(os.path.dirname(argv[-1]))  # the private temporary files are gone
+
+
+def test_a_validator_the_host_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(_pathcheck, "cryptography_verifier", lambda: None)
+    with pytest.raises(_pathcheck.PathCheckError, match="has no x509 verification"):
+        _pathcheck.PathValidator("cryptography")
+    assert _pathcheck.PathValidator("auto").name == "openssl"
+    with pytest.raises(_pathcheck.PathCheckError, match="is not a validator"):
+        _pathcheck.PathValidator("gnutls")
+
+
+@pytest.mark.parametrize(("names", "expected"), [([], "mail.example.org"), (["SMTP.example.org."], "smtp.example.org")])
+def test_the_cryptography_validator_checks_a_name_the_leaf_is_for(pki, names, expected):
+    leaf = pki.cert("x", pki.key("leaf"), sans=["mail.example.org", "smtp.example.org"])
+    assert _pathcheck.subject_names(leaf, names)[0] == expected
+    wildcard = pki.cert("*.example.org", pki.key("leaf"), sans=["*.example.org"])
+    assert _pathcheck.subject_names(wildcard, []) == ["postmaster-tls-probe.example.org"]
+    assert _pathcheck.subject_names(pki.cert("cn-only", pki.key("leaf")), []) == []
+
+
+def test_a_p192_leaf_is_below_the_key_floor(pki):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    root, intermediate, _leaf, _key, int_key = pki.chain()
+    weak = ec.generate_private_key(ec.SECP192R1())
+    leaf = pki.cert("mail.example.org", weak, issuer=intermediate, issuer_key=int_key, sans=["mail.example.org"])
+    error = _refusal(pki, leaf, [intermediate], weak, _anchors(root))
+    assert error.check == "key strength" and "secp192r1" in str(error) and "P-256" in str(error)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    # cryptography 43 (Debian 13) prints Rust's debug form; 44 and newer a sentence: both read the same.
+    ('validation failed: CandidatesExhausted(Other("path length constraint violated"))',
+     "candidates exhausted: path length constraint violated"),
+    ('validation failed: CandidatesExhausted(ExtensionError { oid: ObjectIdentifier { oid: 1.3.6.1.4.1.55555.7 }, '
+     'reason: "certificate contains unaccounted-for critical extensions" })',
+     "candidates exhausted: invalid extension 1.3.6.1.4.1.55555.7: certificate contains unaccounted-for critical extensions"),
+    ('validation failed: Other("leaf certificate has no matching subjectAltName")', "leaf certificate has no matching subjectAltName"),
+    ("validation failed: candidates exhausted: path length constraint violated", "candidates exhausted: path length constraint violated"),
+])
+def test_the_cryptography_validators_reason_reads_the_same_on_every_version(text, reason):
+    assert _pathcheck._reason(text) == reason

@@ -14,12 +14,13 @@ import textwrap
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _layout, _profiles
 
-CERT = "/etc/postmaster-tls/mail/rsa/live/fullchain.pem"
-KEY = "/etc/postmaster-tls/mail/rsa/privkey.pem"
-ALT_CERT = "/etc/postmaster-tls/mail/ecdsa/live/fullchain.pem"
-ALT_KEY = "/etc/postmaster-tls/mail/ecdsa/privkey.pem"
+# Where the certificate role installs them (the one layout).
+CERT = _layout.key_paths("mail", "rsa").live("fullchain")
+KEY = _layout.key_paths("mail", "rsa").key
+ALT_CERT = _layout.key_paths("mail", "ecdsa").live("fullchain")
+ALT_KEY = _layout.key_paths("mail", "ecdsa").key
 
 
 def request(**overrides) -> _dovecot.TLSRequest:
@@ -485,11 +486,11 @@ def test_inspect_pair_refuses_certificates_clients_refuse(pki, when, message):
 
 
 def test_alternative_must_have_the_other_key_type():
-    main = {"label": "certificate", "key_type": "rsa", "cert_path": "/a"}
-    _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "ecdsa", "cert_path": "/b"})
+    main = {"label": "certificate", "key_type": "rsa", "path": "/a"}
+    _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "ecdsa", "path": "/b"})
     with pytest.raises(_dovecot.DovecotError, match=r"same key type \(RSA\)"):
-        _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "rsa", "cert_path": "/b"})
-    _dovecot.check_alt_types(None, {"label": "x", "key_type": "rsa", "cert_path": "/b"})
+        _dovecot.check_alt_types(main, {"label": "alternative certificate", "key_type": "rsa", "path": "/b"})
+    _dovecot.check_alt_types(None, {"label": "x", "key_type": "rsa", "path": "/b"})
 
 
 def key_file(tmp_path, mode: int) -> str:

@@ -104,26 +104,26 @@ def test_read_key_accepts_every_flavour(flavour, rsa_key, ec_key):
     else:
         data = ec_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         key = ec_key
-    found = _keys.read_key(data, passphrase=passphrase, source="k.pem")
+    found = _crypto.read_key(data, passphrase=passphrase, source="k.pem")
     assert found.readable
     assert found.encrypted is bool(passphrase)
     assert _crypto.same_public_key(found.key.public_key(), key.public_key())
 
 
 def test_read_key_reports_problems_without_raising(rsa_key):
-    assert _keys.read_key(None, passphrase=None, source="k.pem").status == "absent"
-    empty = _keys.read_key(b"  \n", passphrase=None, source="k.pem")
+    assert _crypto.read_key(None, passphrase=None, source="k.pem").status == "absent"
+    empty = _crypto.read_key(b"  \n", passphrase=None, source="k.pem")
     assert (empty.status, empty.problem) == ("unreadable", "k.pem is empty")
-    corrupt = _keys.read_key(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", passphrase=None, source="k.pem")
+    corrupt = _crypto.read_key(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", passphrase=None, source="k.pem")
     assert corrupt.status == "unreadable"
     assert "corrupt" in corrupt.problem
     assert not corrupt.passphrase_problem
     encrypted = pem(rsa_key, passphrase=PASSPHRASE)
-    locked = _keys.read_key(encrypted, passphrase=None, source="k.pem")
+    locked = _crypto.read_key(encrypted, passphrase=None, source="k.pem")
     assert locked.status == "unreadable"
     assert locked.passphrase_problem
     assert "no passphrase was given" in locked.problem
-    wrong = _keys.read_key(encrypted, passphrase="Not-The-One-1", source="k.pem", passphrase_option="privatekey_passphrase")
+    wrong = _crypto.read_key(encrypted, passphrase="Not-The-One-1", source="k.pem", passphrase_option="privatekey_passphrase")
     assert wrong.status == "unreadable"
     assert wrong.passphrase_problem
     assert "wrong privatekey_passphrase" in wrong.problem
@@ -131,7 +131,7 @@ def test_read_key_reports_problems_without_raising(rsa_key):
 
 
 def test_read_key_with_passphrase_on_plain_key_is_readable_but_not_encrypted(rsa_key):
-    found = _keys.read_key(pem(rsa_key), passphrase=PASSPHRASE, source="k.pem")
+    found = _crypto.read_key(pem(rsa_key), passphrase=PASSPHRASE, source="k.pem")
     assert found.readable
     assert found.encrypted is False
 
@@ -145,10 +145,10 @@ P256 = _keys.KeySpec("ecdsa", curve="secp256r1")
 
 def _existing(kind: str, rsa_key):
     if kind == "absent":
-        return _keys.ExistingKey("absent")
+        return _crypto.ExistingKey("absent")
     if kind == "unreadable":
-        return _keys.ExistingKey("unreadable", problem="k.pem is corrupt, truncated or not a private key")
-    return _keys.ExistingKey("readable", key=rsa_key)
+        return _crypto.ExistingKey("unreadable", problem="k.pem is corrupt, truncated or not a private key")
+    return _crypto.ExistingKey("readable", key=rsa_key)
 
 
 # (existing state, asked spec) -> outcome per policy: an action, or "error:<text in the message>".
@@ -195,12 +195,12 @@ def test_never_warns_about_a_mismatch(rsa_key):
 
 @pytest.mark.parametrize(("policy", "action"), [("fail", "reprotect"), ("partial_idempotence", "reprotect"), ("never", "keep")])
 def test_passphrase_on_a_plain_matching_key_rewrites_the_same_key(policy, action, rsa_key):
-    existing = _keys.ExistingKey("readable", key=rsa_key, encrypted=False)
+    existing = _crypto.ExistingKey("readable", key=rsa_key, encrypted=False)
     assert _keys.decide(existing, RSA2048, passphrase=PASSPHRASE, policy=policy, path="k.pem").action == action
 
 
 def test_wrong_passphrase_message_says_how_to_fix_it(rsa_key):
-    existing = _keys.read_key(pem(rsa_key, passphrase=PASSPHRASE), passphrase="Not-The-One-1", source="k.pem")
+    existing = _crypto.read_key(pem(rsa_key, passphrase=PASSPHRASE), passphrase="Not-The-One-1", source="k.pem")
     with pytest.raises(_keys.KeyPolicyError) as caught:
         _keys.decide(existing, RSA2048, passphrase="Not-The-One-1", policy="fail", path="k.pem")
     assert "give the right passphrase" in str(caught.value)
@@ -230,37 +230,3 @@ def test_request_defaults():
     assert request.spec == RSA2048
     assert request.mode == 0o600
     assert request.regenerate == "fail"
-
-
-def test_unknown_group_fails_early():
-    with pytest.raises(_keys.PrivateKeyError, match="group 'no-such-group-pmtls' does not exist"):
-        _keys.resolve_ids(None, "no-such-group-pmtls")
-
-
-def test_target_dir_checks(tmp_path, monkeypatch):
-    missing = tmp_path / "nope" / "k.pem"
-    with pytest.raises(_keys.PrivateKeyError, match="does not exist; create it first"):
-        _keys.check_target_dir(str(missing), check_mode=False)
-    assert "check mode assumes" in _keys.check_target_dir(str(missing), check_mode=True)
-    with pytest.raises(_keys.PrivateKeyError, match="is a directory"):
-        _keys.check_target_dir(str(tmp_path), check_mode=False)
-    # Root may write anywhere, so an unwritable directory is simulated here; the Molecule
-    # scenario covers the real case as an unprivileged user.
-    monkeypatch.setattr(_keys.os, "access", lambda *_args: False)
-    with pytest.raises(_keys.PrivateKeyError, match="is not writable by this user"):
-        _keys.require_writable_dir(str(tmp_path / "k.pem"))
-
-
-def test_target_dir_names_a_file_in_the_path(tmp_path):
-    (tmp_path / "plain").write_text("x")
-    with pytest.raises(_keys.PrivateKeyError, match="is not a directory"):
-        _keys.check_target_dir(str(tmp_path / "plain" / "k.pem"), check_mode=False)
-
-
-def test_target_dir_reports_permission_denied_as_such(tmp_path, monkeypatch):
-    def denied(_path):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(_keys.os, "stat", denied)
-    with pytest.raises(_keys.PrivateKeyError, match="cannot be reached by this user"):
-        _keys.check_target_dir(str(tmp_path / "k.pem"), check_mode=True)

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _fileio, _postfix, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _fileio, _postfix, _profiles, _service, _x509
 
 DEBIAN_MAIN_CF = """\
 # See /usr/share/postfix/main.cf.dist for a commented, more complete version
@@ -219,22 +219,24 @@ class FakePostfix:
         return 0, "", ""
 
 
-class FakeModule:
-    """What install() uses of AnsibleModule."""
+class FakeHost(_service.ModuleHost):
+    """A real AnsibleModule for the writes; FakePostfix for the commands; candidates under the test's directory."""
 
-    def __init__(self) -> None:
-        self.cleanup: list[str] = []
-        self.backups: list[str] = []
+    def __init__(self, module, fake: FakePostfix, tmpdir: str) -> None:
+        super().__init__(module)
+        self.run = fake
+        self.tmpdir = tmpdir
 
-    def add_cleanup_file(self, path: str) -> None:
-        self.cleanup.append(path)
 
-    def backup_local(self, path: str) -> str:
-        dest = f"{path}.backup"
-        with open(path, "rb") as src, open(dest, "wb") as dst:
-            dst.write(src.read())
-        self.backups.append(dest)
-        return dest
+@pytest.fixture(autouse=True)
+def _modules(ansible_module):
+    """``run()`` below makes a module per run (check mode or not) with this factory."""
+    MODULES.append(ansible_module)
+    yield
+    MODULES.pop()
+
+
+MODULES: list = []
 
 
 @pytest.fixture
@@ -259,9 +261,13 @@ def snapshot(directory: str) -> dict[str, bytes]:
     return {name: open(os.path.join(directory, name), "rb").read() for name in ("main.cf", "master.cf")}
 
 
+def host(fake: FakePostfix, tmp_path, *, check_mode: bool = False) -> FakeHost:
+    return FakeHost(MODULES[-1](check_mode=check_mode), fake, str(tmp_path))
+
+
 def run(fake: FakePostfix, tmp_path, *, check_mode: bool = False, **options) -> _postfix.Outcome:
     request = _postfix.Request(config_dir=fake.config_dir, **options)
-    return _postfix.run(FakeModule(), make_tools(fake), request, check_mode=check_mode, tmpdir=str(tmp_path))
+    return _postfix.run(host(fake, tmp_path, check_mode=check_mode), make_tools(fake), request)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -441,7 +447,8 @@ def test_rsa_and_ecdsa_chain_files_are_described(pki):
     ec_file = combined(pki, "mail", "ec")
     facts = _postfix.inspect_chain_files([rsa_file, ec_file], label="chain_files")
     assert [entry["key_type"] for entry in facts.entries] == ["rsa", "ecdsa"]
-    assert facts.entries[0]["names"] == ["mail.example.test"]
+    assert facts.entries[0]["dns_names"] == ["mail.example.test"] and facts.entries[0]["path"] == rsa_file
+    assert set(facts.entries[0]) == {"path", "key_path", "chain_length", *_x509.FACT_KEYS}
     assert re.fullmatch(r"([0-9a-f]{2}:){31}[0-9a-f]{2}", facts.entries[0]["fingerprint_sha256"])
     assert facts.warnings == []
     assert "PRIVATE" not in json.dumps(facts.entries)
@@ -763,7 +770,7 @@ def test_postfix_check_message_needs_a_terminal(postfix, tmp_path):
     """postfix(1) prints nothing without a terminal; the module asks again under script(1)."""
     request = _postfix.Request(config_dir=postfix.config_dir, extra={"inet_protocols": "bogus"})
     with pytest.raises(_postfix.PostfixCommandError) as caught:
-        _postfix.run(FakeModule(), make_tools(postfix, script=None), request, check_mode=True, tmpdir=str(tmp_path))
+        _postfix.run(host(postfix, tmp_path, check_mode=True), make_tools(postfix, script=None), request)
     assert str(caught.value) == "postfix check refused the new configuration: exit status 1; Postfix logged the reason to the mail log"
     # The command names the private candidate copy it ran on (removed since); the message does not.
     assert caught.value.cmd[:2] == ["/usr/sbin/postfix", "-c"] and caught.value.cmd[3] == "check"

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _probe
+from ansible_collections.postmaster.tls.plugins.module_utils import _probe, _x509
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
@@ -282,10 +282,10 @@ def test_good_server_is_green_on_every_protocol(serve, pki, protocol):
     assert report.reachable is True
     assert report.tls_version == "TLSv1.3"
     assert report.cipher
-    assert report.fingerprint_sha256.replace(":", "") == pki.fingerprint
-    assert report.spki_sha256 == pki.spki_sha256
-    assert report.subject == "CN=mail.example.test"
-    assert report.issuer == "CN=Test Issuing CA"
+    assert report.facts["fingerprint_sha256"].replace(":", "") == pki.fingerprint
+    assert report.facts["spki_sha256"] == pki.spki_sha256
+    assert report.facts["subject"] == "CN=mail.example.test"
+    assert report.facts["issuer"] == "CN=Test Issuing CA"
     assert report.names == ["mail.example.test", "smtp.example.test"]
     assert report.chain_valid is True and report.chain_error is None
     assert report.chain_source == "served"
@@ -294,7 +294,7 @@ def test_good_server_is_green_on_every_protocol(serve, pki, protocol):
     assert report.trust_path == ["CN=mail.example.test", "CN=Test Issuing CA", "CN=Test Root CA"]
     assert report.hostname_matches is True
     assert report.matches_expected is True
-    assert 88 <= report.days_remaining <= 90
+    assert 88 <= report.facts["days_remaining"] <= 90
     assert report.protocols == {"TLSv1": "refused", "TLSv1.1": "refused", "TLSv1.2": "accepted", "TLSv1.3": "accepted"}
     assert report.accepted_protocols == ["TLSv1.2", "TLSv1.3"]
     assert report.legacy_protocols_accepted == []
@@ -305,8 +305,13 @@ def test_good_server_is_green_on_every_protocol(serve, pki, protocol):
     else:
         assert report.starttls_offered is None
     assert report.auth_after_tls  # the server offers login inside TLS
-    assert report.key == {"type": "ecdsa", "curve": "secp256r1", "size": 256}
-    assert report.self_signed is False
+    assert (report.facts["key_type"], report.facts["key_curve"], report.facts["key_size"]) == ("ecdsa", "secp256r1", 256)
+    returned = report.to_dict()
+    assert {"names", "key", "signature_hash", "facts", "leaf"}.isdisjoint(returned)
+    assert all(returned[key] == report.facts[key] for key in _x509.FACT_KEYS)
+    assert returned["dns_names"] == ["mail.example.test", "smtp.example.test"]
+    assert returned["chain"][1]["is_ca"] is True and set(returned["chain"][0]) == set(_x509.FACT_KEYS)
+    assert report.facts["self_signed"] is False
     assert _probe.summary_line(report).startswith(f"OK   127.0.0.1:{server.port}/{protocol}: TLSv1.3 ")
 
 
@@ -356,7 +361,7 @@ def test_server_that_only_speaks_tls10_is_still_described(serve, pki):
     [report] = check(server, pki=pki, min_protocol="TLSv1.2")
     assert report.accepted_protocols == ["TLSv1"]
     assert report.tls_version == "TLSv1"
-    assert report.fingerprint_sha256.replace(":", "") == pki.fingerprint
+    assert report.facts["fingerprint_sha256"].replace(":", "") == pki.fingerprint
     assert report.chain_valid is None
     assert any("default TLS client" in note for note in report.notes)
     assert "accepts TLSv1 (below min_protocol TLSv1.2)" in report.failures
@@ -401,7 +406,7 @@ def test_untrusted_chain_still_reports_the_certificate(serve, pki, tmp_path):
     [report] = check(server, settings=_probe.Settings(timeout=5, ca_path=str(other.root_path)))
     assert report.chain_valid is False
     assert "unable to get local issuer certificate" in report.chain_error
-    assert report.fingerprint_sha256.replace(":", "") == pki.fingerprint
+    assert report.facts["fingerprint_sha256"].replace(":", "") == pki.fingerprint
     assert report.trust_path == []
     assert any(f.startswith("chain does not verify against the trust anchors") for f in report.failures)
     [relaxed] = check(server, settings=_probe.Settings(timeout=5, ca_path=str(other.root_path)), validate_chain=False)
@@ -417,7 +422,7 @@ def test_self_signed_snakeoil_is_named(serve, tmp_path):
     server = serve("smtp", certfile=tmp_path / "snakeoil.pem", keyfile=tmp_path / "snakeoil.key")
     snakeoil = _probe.snakeoil_fingerprint(str(tmp_path / "snakeoil.pem"))
     [report] = check(server, settings=_probe.Settings(timeout=5), snakeoil_fingerprint=snakeoil)
-    assert report.self_signed is True
+    assert report.facts["self_signed"] is True
     assert report.snakeoil is True
     assert report.chain_error == "self-signed certificate"
     assert report.hostname_matches is False
@@ -459,8 +464,8 @@ def test_expiry_below_minimum(serve, tmp_path):
     short = PKI(tmp_path, leaf_days=5)
     server = serve("smtp", certfile=short.fullchain_path, keyfile=short.key_path)
     [report] = check(server, settings=_probe.Settings(timeout=5, ca_path=str(short.root_path)), min_days_remaining=14)
-    assert report.days_remaining in (4, 5)
-    assert f"certificate expires in {report.days_remaining} days (minimum 14)" in report.failures
+    assert report.facts["days_remaining"] in (4, 5)
+    assert f"certificate expires in {report.facts["days_remaining"]} days (minimum 14)" in report.failures
 
 
 def test_data_after_starttls_answer_is_an_error(serve, pki):
@@ -610,3 +615,17 @@ def test_trust_anchor_default_is_the_bundle_file_not_the_hashed_directory():
     assert source != "/etc/ssl/certs"
     with pytest.raises(_probe.ProbeError, match="cannot load trust anchors from /nonexistent"):
         _probe.load_trust_anchors(context, "/nonexistent/ca.pem")
+
+
+def test_a_served_key_below_the_floors_is_a_failure():
+    """The key floors of every module (RSA 2048, EC P-256) hold for what a port serves too."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    leaf = _issue("mail.example.test", weak, "mail.example.test", weak, ca=False, names=("mail.example.test",))
+    report = _probe.EndpointReport(endpoint="127.0.0.1:25/smtp", host="127.0.0.1", port=25, protocol="smtp", server_name=None,
+                                   reachable=True, tls_version="TLSv1.3")
+    _probe._fill_certificate(report, _probe._Session(leaf_der=leaf.public_bytes(serialization.Encoding.DER)), _probe.Expectations())
+    _probe._judge(report, _probe.Expectations(check_hostname=False))
+    assert "serves a certificate with an RSA key of 1024 bits, fewer than 2048, which clients refuse" in report.failures
+    assert report.to_dict()["key_size"] == 1024 and report.to_dict()["key_type"] == "rsa"

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _pathcheck, _x509
 from ansible_collections.postmaster.tls.plugins.modules import certificate_install
 
 NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
@@ -149,19 +149,22 @@ def test_failed_write_rolls_back(run_module, setup, pki, monkeypatch):
     new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
                         sans=["mail.example.org"], eku=["serverAuth"], days=200)
     pki.write("in/leaf.pem", new_leaf)
-    real_write = _fileio.atomic_write
+    real_commit = _fileio.StagedFile.commit
     calls = []
 
-    def failing_write(module, path, content, **kwargs):
-        calls.append(path)
+    def failing_commit(staged):
+        calls.append(sorted(name for name in os.listdir(dest) if name.endswith(".tmp")))
         if len(calls) == 3:
-            raise _fileio.FileIOError(f"cannot write {path}: No space left on device; the previous file is unchanged")
-        return real_write(module, path, content, **kwargs)
+            raise _fileio.FileIOError(f"cannot write {staged.path}: No space left on device; the previous file is unchanged")
+        return real_commit(staged)
 
-    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    monkeypatch.setattr(_fileio.StagedFile, "commit", failing_commit)
     result = run_module(certificate_install.main, _args(setup))
     assert result["failed"] and "were restored" in result["msg"]
     assert _snapshot(dest) == before
+    # Every changed file (cert, fullchain, combined: the chain stays) was staged, with its attributes, before the
+    # first one went live; no temporary file is left.
+    assert len(calls[0]) == 3 and not [name for name in os.listdir(dest) if name.endswith(".tmp")]
 
 
 def test_missing_inputs(run_module, setup):
@@ -266,14 +269,14 @@ def test_failed_anchors_write_rolls_back_the_four_files(run_module, setup, pki, 
     new_leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"],
                         sans=["mail.example.org"], eku=["serverAuth"], days=200)
     pki.write("in/leaf.pem", new_leaf)
-    real_write = _fileio.atomic_write
+    real_commit = _fileio.StagedFile.commit
 
-    def failing_write(module, path, content, **kwargs):
-        if path == anchors_dest:
-            raise _fileio.FileIOError(f"cannot write {path}: Read-only file system; the previous file is unchanged")
-        return real_write(module, path, content, **kwargs)
+    def failing_commit(staged):
+        if staged.path == anchors_dest:
+            raise _fileio.FileIOError(f"cannot write {staged.path}: Read-only file system; the previous file is unchanged")
+        return real_commit(staged)
 
-    monkeypatch.setattr(_fileio, "atomic_write", failing_write)
+    monkeypatch.setattr(_fileio.StagedFile, "commit", failing_commit)
     result = run_module(certificate_install.main, _anchor_args(setup, pki, anchors_dest))
     assert result["failed"] and "were restored" in result["msg"] and "Read-only" in result["msg"]
     assert _snapshot(setup["paths"]["dest"]) == before and not os.path.exists(anchors_dest)
@@ -318,3 +321,53 @@ def test_batch_item_refused_leaves_its_files_and_installs_the_others(run_module,
     assert "give exactly one of certificate_path and certificate_content" in result["installs"][str(tmp_path / "no-cert")]["msg"]
     assert result["installs"][paths["dest"]]["changed"] is True and set(_snapshot(paths["dest"])) == set(NAMES)
     assert str(tmp_path / "wrong-key") in result["msg"] and str(tmp_path / "no-cert") in result["msg"]
+
+
+# ---------------------------------------------------------------------------------------------
+# RFC 5280 path validation through the module (issue 22 section 4): both validators, nothing written
+# ---------------------------------------------------------------------------------------------
+VALIDATORS = ["openssl", "auto"]
+
+
+@pytest.mark.parametrize("path_validation", VALIDATORS)
+def test_a_chain_that_breaks_a_path_length_constraint_is_refused_and_nothing_written(run_module, setup, pki, path_validation):
+    run_module(certificate_install.main, _args(setup))
+    before = _snapshot(setup["paths"]["dest"])
+    root, key = setup["root"], pki.key("root-for-pathlen")
+    limited = pki.cert("Limited CA", key, issuer=root, issuer_key=pki.key("Test-root"), ca=True, path_length=0)
+    below = pki.cert("Below CA", pki.key("below"), issuer=limited, issuer_key=key, ca=True)
+    leaf = pki.cert("mail.example.org", setup["key"], issuer=below, issuer_key=pki.key("below"), sans=["mail.example.org"])
+    args = _args(setup, certificate_path=pki.write("in/pathlen.pem", leaf), chain_paths=[pki.write("in/pathlen-chain.pem", [below, limited])],
+                 path_validation=path_validation)
+    for check_mode in (True, False):
+        result = run_module(certificate_install.main, args, check_mode=check_mode)
+        assert result["failed"] and result["check"] == "path validation", result["msg"]
+        assert "path length constraint" in result["msg"] and result["msg"].endswith("nothing was written")
+    assert _snapshot(setup["paths"]["dest"]) == before
+
+
+@pytest.mark.parametrize("path_validation", VALIDATORS)
+def test_a_leaf_without_a_tls_key_usage_is_refused(run_module, setup, pki, path_validation):
+    from ansible_collections.postmaster.tls.tests.unit.conftest import key_usage_of
+
+    leaf = pki.cert("mail.example.org", setup["key"], issuer=setup["intermediate"], issuer_key=setup["int_key"], sans=["mail.example.org"],
+                    usage=key_usage_of(content_commitment=True))
+    result = run_module(certificate_install.main, _args(setup, certificate_path=pki.write("in/ku.pem", leaf), path_validation=path_validation))
+    assert result["failed"] and result["check"] == "key usage" and "leaf certificate 'CN=mail.example.org'" == result["concerned"].split(" (")[0]
+    assert not os.path.exists(setup["paths"]["dest"])
+
+
+def test_the_result_names_the_validator_and_the_layouts_flags(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, path_validation="openssl", reload_services=["postfix", "dovecot"]),
+                        check_mode=True)
+    assert result["path_validation"] == "openssl"
+    assert result["reload_flags"] == [_layout.reload_flag("postfix"), _layout.reload_flag("dovecot")]
+    assert result["chain"][0]["dns_names"] == ["mail.example.org"] and result["trust_anchor"]["is_ca"] is True
+    assert set(result["chain"][0]) == set(_x509.FACT_KEYS) and result["trust_anchor"]["source"] == setup["paths"]["root"]
+    auto = run_module(certificate_install.main, _args(setup), check_mode=True)
+    assert auto["path_validation"].startswith("cryptography ") == (_pathcheck.cryptography_verifier() is not None)
+
+
+def test_an_unknown_service_for_the_flags_is_refused(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, reload_services=["nginx-but-not-yet"]))
+    assert result["failed"] and "reload_services" in result["msg"]

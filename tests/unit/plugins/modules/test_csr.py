@@ -269,3 +269,17 @@ def test_batch_and_path_exclude_each_other(tmp_path, run):
     result = run({"batch": [{"path": str(tmp_path / "a.csr"), "privatekey_path": str(tmp_path / "a.key")}],
                   "path": str(tmp_path / "b.csr"), "common_name": "mail.example.org"})
     assert result["failed"] is True and "mutually exclusive" in result["msg"]
+
+
+@pytest.mark.parametrize(("make_key", "says"), [
+    (lambda: ec.generate_private_key(ec.SECP192R1()), "is an EC key on secp192r1 (192 bits), weaker than P-256"),
+    (lambda: rsa.generate_private_key(public_exponent=65537, key_size=1024), "is an RSA key of 1024 bits, fewer than 2048"),
+])
+def test_keys_below_the_floors_are_refused_and_nothing_written(tmp_path, run, make_key, says):
+    """The same floors as every other module: RSA 2048 bits, EC P-256 (issue 22: a P-192 key was accepted)."""
+    key_path = tmp_path / "weak.pem"
+    write_key(key_path, make_key())
+    for check_mode in (True, False):
+        result = run(args_for(tmp_path, key_path), check_mode=check_mode)
+        assert result["failed"] and says in result["msg"] and "P-256" in result["msg"]
+    assert not (tmp_path / "request.csr").exists()

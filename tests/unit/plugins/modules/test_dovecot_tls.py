@@ -18,7 +18,7 @@ import textwrap
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot
+from ansible_collections.postmaster.tls.plugins.module_utils import _dovecot, _layout, _x509
 from ansible_collections.postmaster.tls.plugins.modules import dovecot_tls
 
 KNOWN = {
@@ -166,6 +166,9 @@ def test_check_mode_then_apply_then_idempotent(run_module, tree, dovecot, series
         assert f"ssl_server_cert_file = {tree.args['cert_path']}\n" in text and "auth_allow_cleartext = no\n" in text
     assert applied["effective"]["ssl"] == "required" and applied["effective"]["ssl_min_protocol"] == "TLSv1.2"
     assert [c["key_type"] for c in applied["certificates"]] == ["rsa", "ecdsa", "ecdsa"]
+    # One fact vocabulary: the certificate file is `path` (was cert_path), the names `dns_names`.
+    assert applied["certificates"][0]["path"] == tree.args["cert_path"] and "cert_path" not in applied["certificates"][0]
+    assert set(applied["certificates"][0]) == {"label", "path", "key_path", "chain_length", *_x509.FACT_KEYS}
     assert "PRIVATE KEY" not in json.dumps(applied)
 
     assert run_module(dovecot_tls.main, tree.args)["changed"] is False
@@ -388,3 +391,6 @@ def test_reload_flag_is_raised_before_a_file_changes_and_reported(run_module, tr
     os.unlink(flag)  # the role's handler, after a successful reload
     assert run_module(dovecot_tls.main, dict(tree.args, reload_flag=flag))["reload_pending"] is False
     assert run_module(dovecot_tls.main, tree.args)["reload_pending"] is False  # no flag configured
+    assert applied["reload_flag"] == flag
+    layout = run_module(dovecot_tls.main, dict(tree.args, pending_reload=True), check_mode=True)
+    assert layout["reload_flag"] == _layout.reload_flag("dovecot")

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.postmaster.tls.plugins.module_utils import _layout
 from ansible_collections.postmaster.tls.plugins.modules import postfix_tls
 from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakePostfix, combined
 
@@ -44,6 +45,10 @@ def args(fake, tmp_path, **extra):
 
 def test_documentation_matches_the_argument_spec():
     doc = yaml.safe_load(postfix_tls.DOCUMENTATION)
+    for fragment in doc["extends_documentation_fragment"]:
+        name, _sep, variant = fragment.split(".", 2)[2].partition(".")
+        module = __import__(f"ansible_collections.postmaster.tls.plugins.doc_fragments.{name}", fromlist=["ModuleDocFragment"])
+        doc["options"].update(yaml.safe_load(getattr(module.ModuleDocFragment, variant or "DOCUMENTATION")).get("options") or {})
     spec = postfix_tls.argument_spec()
     assert sorted(doc["options"]) == sorted(spec)
     for name, option in spec.items():
@@ -142,3 +147,16 @@ def test_reload_flag_is_raised_before_main_cf_changes_and_reported(fake, tmp_pat
     assert not pending["changed"] and pending["reload_pending"] is True
     os.unlink(flag)  # the role's handler, after a successful reload
     assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))["reload_pending"] is False
+    assert applied["reload_flag"] == flag
+
+
+def test_pending_reload_uses_the_layouts_flag(fake, tmp_path, pki, run_module):
+    """The flag's place comes from _layout, so roles and certificate_install (reload_services) agree on it."""
+    chain = [combined(pki, "mail", "rsa")]
+    check = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, pending_reload=True), check_mode=True)
+    assert check["reload_flag"] == _layout.reload_flag("postfix")
+    assert check["reload_pending"] is True
+    explicit = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, pending_reload=True,
+                                                 reload_flag=str(tmp_path / "f")), check_mode=True)
+    assert explicit["reload_flag"] == str(tmp_path / "f")
+    assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain), check_mode=True)["reload_flag"] is None
