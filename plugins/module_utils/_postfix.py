@@ -1122,7 +1122,9 @@ _SASL_FIX = (
     "Fix it with one of: Dovecot SASL - sasl_type=dovecot (sasl_path, default private/auth) and Dovecot's auth listener at "
     "the queue directory's private/auth (dovecot_tls option postfix_auth, on by default in the dovecot role; apply it before "
     "this module, as playbooks/site.yml does); Cyrus SASL - install libsasl2-modules and configure it; no AUTH - "
-    "submission=absent and submissions=absent; or sasl_handled_elsewhere=true when SASL is set up outside this module"
+    "submission=absent and submissions=absent; or sasl_handled_elsewhere=true when SASL is set up outside this module. In the "
+    "roles: postfix_sasl_type, postfix_sasl_path, dovecot_postfix_auth, postfix_submission, postfix_submissions, "
+    "postfix_sasl_handled_elsewhere"
 )
 
 
@@ -1231,7 +1233,7 @@ def check_sasl_backend(tools: Tools, request: Request, desired: Desired, *, refu
                 fact["status"] = "installed"
             else:
                 fact["status"] = "missing"
-                problem = "smtpd_sasl_type=cyrus, but no Cyrus PLAIN or LOGIN mechanism is installed (libsasl2-modules)"
+                problem = "smtpd_sasl_type=cyrus and no Cyrus PLAIN or LOGIN mechanism is installed (libsasl2-modules)"
         if problem:
             problems.append(f"{spec.key} has SASL on (smtpd_sasl_auth_enable=yes) but {problem}")
     if not problems:

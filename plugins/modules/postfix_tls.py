@@ -419,6 +419,33 @@ sasl:
   returned: success
   type: list
   elements: dict
+  contains:
+    service:
+      description: The C(master.cf) service.
+      type: str
+      returned: always
+      sample: submission/inet
+    type:
+      description: Its effective C(smtpd_sasl_type).
+      type: str
+      returned: always
+      sample: dovecot
+    path:
+      description: Its effective C(smtpd_sasl_path).
+      type: str
+      returned: always
+      sample: private/auth
+    status:
+      description: What the check found, see above.
+      type: str
+      returned: always
+      sample: answers
+    mechanisms:
+      description: The mechanisms Dovecot's auth service offered (empty unless RV(sasl[].status=answers)).
+      type: list
+      elements: str
+      returned: always
+      sample: [PLAIN]
   sample:
     - service: submission/inet
       type: dovecot

@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _postfix, _sasl
-from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import (  # noqa: F401
-    FakeModule, FakePostfix, cyrus_installed, make_tools, snapshot)
+from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakeModule, FakePostfix, make_tools, snapshot
+from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import cyrus_installed  # noqa: F401 pylint: disable=unused-import
 
 
 class AuthServer:
@@ -100,7 +100,7 @@ def test_auto_with_dovecot_refuses_before_writing_when_no_listener_exists(postfi
     assert "submissions/inet has SASL on" in message
     # The options that fix it, by name.
     for option in ("sasl_type=dovecot", "postfix_auth", "submission=absent and submissions=absent", "sasl_handled_elsewhere=true",
-                   "libsasl2-modules"):
+                   "libsasl2-modules", "In the roles: postfix_sasl_type, postfix_sasl_path, dovecot_postfix_auth"):
         assert option in message
     assert message.endswith("Nothing was changed")
     assert snapshot(postfix.config_dir) == before

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.modules import (certificate, certificate_info, certificate_install, csr, dovecot_tls,
-                                                                  local_ca, mail_tls_verify, postfix_tls, private_key)
+from ansible_collections.postmaster.tls.plugins.modules import (
+    certificate, certificate_info, certificate_install, csr, dovecot_tls, local_ca, mail_tls_verify, postfix_tls, private_key)
 
 
 @pytest.mark.parametrize(("main", "args", "message"), [

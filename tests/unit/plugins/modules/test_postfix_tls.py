@@ -13,7 +13,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _sasl
 from ansible_collections.postmaster.tls.plugins.modules import postfix_tls
-from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakePostfix, combined, cyrus_installed  # noqa: F401
+from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakePostfix, combined
+from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import cyrus_installed  # noqa: F401 pylint: disable=unused-import
 
 
 @pytest.fixture
