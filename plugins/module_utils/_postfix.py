@@ -608,6 +608,8 @@ class Tools:
     openssl: str | None = None
     script: str | None = None
     doveconf: str | None = None
+    # master.cf entries already read, by (directory, service): one postconf -M per entry and run.
+    _services: dict[tuple[str, str], ServiceEntry | None] = field(default_factory=dict, repr=False)
 
     def call(self, argv: list[str], *, what: str) -> tuple[str, str]:
         rc, out, err = self.run(argv)
@@ -631,9 +633,14 @@ class Tools:
         return parse_parameters(out) if rc == 0 else {}
 
     def service(self, config_dir: str, key: str) -> ServiceEntry | None:
+        if (config_dir, key) in self._services:
+            return self._services[(config_dir, key)]
         out, _err = self.call([self.postconf, "-c", config_dir, "-M", key], what=f"postconf -M {key}")
         line = " ".join(out.split("\n")).strip()
-        return ServiceEntry.parse(line) if line else None
+        entry = ServiceEntry.parse(line) if line else None
+        # Only read before anything is installed (resolve, check, plan): the live master.cf does not change meanwhile.
+        self._services[(config_dir, key)] = entry
+        return entry
 
     def service_text(self, config_dir: str, key: str) -> str:
         out, _err = self.call([self.postconf, "-c", config_dir, "-Mf", key], what=f"postconf -Mf {key}")
@@ -1202,6 +1209,7 @@ def check_sasl_backend(tools: Tools, request: Request, desired: Desired, *, refu
     available: list[str] | None = None
     facts: list[dict[str, t.Any]] = []
     problems: list[str] = []
+    backends: dict[tuple[str, str], tuple[str, list[str], str | None]] = {}
     for spec in services:
         live = tools.service(request.config_dir, spec.key)
         merged: dict[str, str | None] = dict(live.overrides) if live is not None else {}
@@ -1227,7 +1235,10 @@ def check_sasl_backend(tools: Tools, request: Request, desired: Desired, *, refu
             fact["status"] = "broken"
             problem = f"smtpd_sasl_type={sasl_type} is not a SASL type this Postfix offers (postconf -a lists {', '.join(available) or 'none'})"
         elif sasl_type == "dovecot":
-            fact["status"], fact["mechanisms"], problem = _dovecot_backend(tools, sasl_path, values.get("queue_directory", "/var/spool/postfix"))
+            if (sasl_type, sasl_path) not in backends:  # both services usually share one socket: ask it once
+                backends[(sasl_type, sasl_path)] = _dovecot_backend(tools, sasl_path, values.get("queue_directory", "/var/spool/postfix"))
+            fact["status"], mechanisms, problem = backends[(sasl_type, sasl_path)]
+            fact["mechanisms"] = list(mechanisms)
         elif sasl_type == "cyrus":
             if _sasl.cyrus_plugins():
                 fact["status"] = "installed"

@@ -24,6 +24,7 @@ class AuthServer:
     def __init__(self, path: str, mechanisms: list[str]) -> None:
         self.path = path
         self.mechanisms = mechanisms
+        self.connections = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(8)
@@ -36,6 +37,7 @@ class AuthServer:
                 conn, _addr = self.sock.accept()
             except OSError:
                 return
+            self.connections += 1
             with conn:
                 data = b""
                 while b"CPID" not in data:
@@ -234,3 +236,17 @@ def test_a_reference_to_a_defined_parameter_is_fine(postfix, tmp_path):
     outcome = run(postfix, tmp_path, extra={"my_level": "encrypt", "smtpd_tls_security_level": "$my_level"})
     assert outcome.changed
     assert postfix.main(postfix.config_dir)["smtpd_tls_security_level"] == "$my_level"
+
+
+def test_each_entry_and_socket_is_asked_once_per_run(postfix, tmp_path, short_dir):
+    """Cost: a run reads each master.cf entry once (resolve, check and plan share it) and asks a shared socket once."""
+    server = AuthServer(os.path.join(short_dir, "auth"), ["PLAIN"])
+    try:
+        postfix.calls.clear()
+        run(postfix, tmp_path, doveconf=True, sasl_path=server.path)
+        live_reads = [argv[-1] for argv in postfix.calls
+                      if argv[0].endswith("postconf") and argv[1:3] == ["-c", postfix.config_dir] and argv[3:4] == ["-M"]]
+        assert sorted(live_reads) == ["smtp/inet", "submission/inet", "submissions/inet"]
+        assert server.connections == 1
+    finally:
+        server.close()
