@@ -580,6 +580,7 @@ RULES = _validate.Rules(checks={
     "expected_certificate_path[]": _validate.absolute_path,
     "ca_path": _validate.absolute_path,
     "required_names[]": _validate.name_or_address,
+    "min_days_remaining": _validate.at_least(0),
     "source_address": _validate.ip_address,
     "ehlo_name": _validate.ehlo_name,
     "snakeoil_path": _validate.absolute_path,

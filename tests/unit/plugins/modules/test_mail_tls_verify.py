@@ -150,6 +150,7 @@ def test_check_mode_runs_the_same_checks(run_module, imaps, tmp_path):
     ({"all_ports": True, "expected_certificate_path": ["relative/cert.pem"]},
      "expected_certificate_path[1]: 'relative/cert.pem' is not an absolute path"),
     ({"endpoints": [{"port": 993, "submission": True}]}, "endpoints[1]: submission=true needs protocol smtp or smtps"),
+    ({"all_ports": True, "min_days_remaining": -1}, "min_days_remaining: -1 is below the minimum 0"),
 ])
 def test_bad_options_fail_before_connecting(run_module, args, message):
     result = run_module(mail_tls_verify.main, args)
