@@ -41,7 +41,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _service
+from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _sasl, _service, _validate
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 SslMode = t.Literal["required", "yes"]
@@ -198,6 +198,8 @@ class TLSRequest:
     local_names: tuple[LocalName, ...] = ()
     client_ca: ClientCA | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    # Where Dovecot's auth service listens for Postfix (service auth { unix_listener PATH }); None: no listener.
+    postfix_auth_path: str | None = None
 
     def pairs(self) -> list[tuple[str, CertKeyPair]]:
         """Every certificate/key pair with a label for messages."""
@@ -252,7 +254,9 @@ def validate_request(request: TLSRequest, names: SettingNames) -> None:
         if not _SETTING_NAME.match(name):
             raise DovecotError(f"extra: {name!r} is not a Dovecot setting name (lower-case letters, digits and '_')")
         if name in managed:
-            raise DovecotError(f"extra: {name} is set by this module from its own options; use those options instead of extra")
+            option = option_for(name, names)
+            raise DovecotError(f"extra: {name} is set by this module from its option {option}, where it is checked; use {option} "
+                               "instead of extra")
         if _SECRET_NAME.search(name):
             raise DovecotError(
                 f"extra: {name} is a secret and the drop-in is readable by everyone; set it in a root-only file"
@@ -260,6 +264,126 @@ def validate_request(request: TLSRequest, names: SettingNames) -> None:
             )
         if "\n" in value or "\r" in value:
             raise DovecotError(f"extra: the value of {name} spans several lines; Dovecot settings are one line")
+    check_extra(request, names)
+    if request.postfix_auth_path is not None and (not _SAFE_PATH.match(request.postfix_auth_path) or "//" in request.postfix_auth_path):
+        raise DovecotError(f"postfix_auth_path {request.postfix_auth_path!r} cannot be written into a Dovecot setting: use an absolute "
+                           "path made of letters, digits and . _ - + @ = , : / only")
+
+
+# ---------------------------------------------------------------------------------------------
+# What a value may hold, and files whose content must be of one kind
+# ---------------------------------------------------------------------------------------------
+def value_problem(value: str) -> str | None:
+    """Why Dovecot would read ``value`` (written as ``name = value``) as something else, or None.
+
+    Dovecot's parser joins a line ending in a backslash with the next one (that setting is lost while
+    doveconf passes), cuts a value at ``#`` (a comment), takes a line ending in ``{`` as the start of a
+    section, and keeps an unbalanced quote as part of the value.
+    """
+    controls = _validate.control_characters(value)
+    if controls:
+        return f"it contains the control character(s) {', '.join(controls)}"
+    text = value.strip()
+    if text.endswith("\\"):
+        return "it ends in a backslash, which joins the next line of the file to this setting (that setting would be lost)"
+    quote = text[:1] if text[:1] in "\"'" else ""
+    if quote:
+        inner = text[1:-1] if len(text) >= 2 and text.endswith(quote) else None
+        if inner is None or re.search(r"(?<!\\)(?:\\\\)*" + re.escape(quote), inner) or re.search(r"(?<!\\)(?:\\\\)*\\$", inner):
+            return f"it opens a {quote} quote that does not close at its end"
+        return None
+    if "\"" in text or "'" in text:
+        return "it holds a quote character inside an unquoted value; quote the whole value or leave the quotes out"
+    if "#" in text:
+        return "it holds '#', which starts a comment in Dovecot's configuration (the rest would be cut off)"
+    depth = 0
+    for char in text:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            break
+    if depth != 0 or text.endswith("{"):
+        return "its braces do not pair up (a '{' at the end of a line starts a section, a '}' ends one)"
+    return None
+
+
+def modelled_names(names: SettingNames) -> frozenset[str]:
+    """Every setting this module writes from its own options, whether or not this request uses it."""
+    return frozenset({
+        "ssl", "ssl_min_protocol", "ssl_cipher_list", "ssl_curve_list", "auth_ssl_require_client_cert", names.cert,
+        names.key, names.alt_cert, names.alt_key, names.dh, names.ca, names.request_client_cert, names.require_crl,
+        names.prefer_ciphers, names.cleartext,
+    })
+
+
+_OPTION_FOR = {"dh": "dh_path", "ca": "client_ca", "request_client_cert": "client_ca.request_cert",
+               "require_crl": "client_ca.require_crl", "cert": "cert_path", "key": "key_path", "alt_cert": "alt_cert_path",
+               "alt_key": "alt_key_path", "prefer_ciphers": "profile", "cleartext": "ssl"}
+_FIXED_OPTION_FOR = {"ssl": "ssl", "auth_ssl_require_client_cert": "client_ca.require_cert"}
+
+
+def option_for(name: str, names: SettingNames) -> str:
+    """The module option that writes the Dovecot setting ``name``."""
+    field_name = next((key for key in _OPTION_FOR if getattr(names, key) == name), "")
+    return _OPTION_FOR.get(field_name) or _FIXED_OPTION_FOR.get(name, "profile")
+
+
+def check_extra(request: TLSRequest, names: SettingNames) -> None:
+    """``extra``: a modelled setting only through its option, file settings with a path (CA files of CA
+    certificates), and every value one that Dovecot reads as written."""
+    modelled = modelled_names(names)
+    for name, value in request.extra:
+        if name in modelled:
+            option = option_for(name, names)
+            raise DovecotError(f"extra: {name} is set by this module from its option {option}, where it is checked; use {option} "
+                               "instead of extra")
+        problem = value_problem(value)
+        if problem:
+            raise DovecotError(f"extra: {name} = {value!r} cannot be written as a Dovecot setting: {problem}")
+        path = value.strip()[1:].strip() if value.strip().startswith("<") else value.strip()
+        if value.strip().startswith("<") or name.endswith(("_file", "_dir")):
+            if path and (not _SAFE_PATH.match(path) or "//" in path):
+                raise DovecotError(f"extra: {name} = {value!r} is not a file path Dovecot can be given: use an absolute path made "
+                                   "of letters, digits and . _ - + @ = , : / only")
+        if name.endswith("ca_file") and path and os.path.isfile(path):
+            try:
+                _validate.ca_certificates_file(f"extra: {name}", path)
+            except _validate.InputError as exc:
+                raise DovecotError(str(exc)) from None
+
+
+def check_file_contents(request: TLSRequest) -> None:
+    """The DH and CA files hold what their settings mean (Dovecot fails at its next reload otherwise, and any
+    readable file would pass doveconf). Missing files are the caller's business (check mode)."""
+    try:
+        if request.dh_path and os.path.isfile(request.dh_path):
+            _validate.dh_parameters_file("dh_path", request.dh_path)
+        if request.client_ca and os.path.isfile(request.client_ca.path):
+            _validate.ca_certificates_file("client_ca.path", request.client_ca.path, crls=request.client_ca.require_crl)
+    except _validate.InputError as exc:
+        raise DovecotError(str(exc)) from None
+
+
+def resolve_postfix_auth(mode: str, path: str) -> str | None:
+    """The listener path for ``postfix_auth`` (auto/present/absent), or None for no listener.
+
+    ``auto`` gives Postfix a listener when Postfix is installed here: its user exists and the directory the
+    socket goes into (the queue's ``private``) is there. ``present`` requires both.
+    """
+    if mode == "absent":
+        return None
+    try:
+        pwd.getpwnam(_sasl.LISTENER_USER)
+        has_user = True
+    except KeyError:
+        has_user = False
+    directory = os.path.dirname(path)
+    if has_user and os.path.isdir(directory):
+        return path
+    if mode == "auto":
+        return None
+    missing = ([] if has_user else [f"the user {_sasl.LISTENER_USER}"]) + ([] if os.path.isdir(directory) else [f"the directory {directory}"])
+    raise DovecotError(f"postfix_auth=present, but {' and '.join(missing)} does not exist (is Postfix installed here?); install "
+                       "Postfix first, set postfix_auth_path to its queue directory's private/auth, or set postfix_auth=absent")
 
 
 def global_settings(request: TLSRequest, names: SettingNames) -> list[tuple[str, str]]:
@@ -330,6 +454,9 @@ def render_dropin(request: TLSRequest, names: SettingNames) -> str:
         parts.append(f"\nlocal_name {local.name} {{\n")
         parts.extend(_line(name, value, "  ") for name, value in local_name_settings(local, names))
         parts.append("}\n")
+    if request.postfix_auth_path:
+        parts.append("\n# Postfix authenticates submission clients (SMTP AUTH on 587 and 465) here (option postfix_auth).\n")
+        parts.append(_sasl.dovecot_listener_section(request.postfix_auth_path))
     return "".join(parts)
 
 
@@ -857,6 +984,7 @@ def served_certificates(request: Request, doveconf: Doveconf, *, check_mode: boo
         if not check_mode:
             raise DovecotError(f"{text}; create it first or fix the path")
         warnings.append(f"{text}; check mode predicts the change, but a real run fails unless it is created first")
+    check_file_contents(tls)
     accounts = _unprivileged_users(doveconf, request.config_path)
     problems = [problem for facts in certificates
                 for problem in key_permission_problems(facts["key_path"], unprivileged=accounts, allowed_group=request.key_group)]
@@ -1093,6 +1221,7 @@ class Outcome(_service.Outcome):
             "certificates": self.certificates,
             "changed_files": [change.path for change in self.plan.changes],
             "reload_flag": self.request.reload_flag,
+            "postfix_auth": self.request.tls.postfix_auth_path,
         }
         if self.backup_files:
             result["backup_files"] = self.backup_files

@@ -41,7 +41,7 @@ import tempfile
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _service, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _commands, _crypto, _fileio, _pem, _profiles, _sasl, _service, _validate, _x509
 
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 ServiceState = t.Literal["present", "absent", "unmanaged"]
@@ -166,8 +166,10 @@ def check_value(name: str, value: str | None, *, where: str) -> None:
     """
     if value is None:
         return
-    if "\n" in value or "\r" in value:
-        raise PostfixError(f"{where}: the value of {name} contains a line break; give it on one line")
+    controls = _validate.control_characters(value)
+    if controls:
+        raise PostfixError(f"{where}: {name} = {_validate.shown(value)} contains the control character(s) {', '.join(controls)}; "
+                           "give the value on one line, without control characters")
     if not _PARAM_NAME.match(name):
         raise PostfixError(f"{where}: {name!r} is not a Postfix parameter name (letters, digits and underscores)")
     if "$" in value:
@@ -179,6 +181,16 @@ def check_value(name: str, value: str | None, *, where: str) -> None:
                 f"{where}: {name} = {value!r} has unknown protocol name(s) {', '.join(repr(b) for b in bad)}; Postfix would disable TLS "
                 "altogether. Use names such as TLSv1.2 and TLSv1.3, exclusions such as !TLSv1.1, or a range such as >=TLSv1.2"
             )
+    elif is_cipherlist_parameter(name):
+        problem = _validate.cipher_string_problem(value) or _validate.openssl_cipher_problem(value)
+        if problem:
+            raise PostfixError(f"{where}: {name} = {value!r} is not an OpenSSL cipher list: {problem}. Postfix would disable TLS; "
+                               "give cipher names or aliases such as ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256")
+    elif name.endswith("_exclude_ciphers"):
+        problem = _validate.cipher_string_problem(value)
+        if problem:
+            raise PostfixError(f"{where}: {name} = {value!r} is not a list of OpenSSL cipher names: {problem}; give names such as "
+                               "aNULL, RC4, MD5")
     elif name.endswith(("_tls_ciphers", "_tls_mandatory_ciphers")):
         if value.strip().lower() not in CIPHER_GRADES:
             raise PostfixError(f"{where}: {name} = {value!r} is not a cipher grade; choose one of {', '.join(sorted(CIPHER_GRADES))}")
@@ -327,6 +339,10 @@ class Request:
     extra: dict[str, t.Any] = field(default_factory=dict)
     backup: bool = False
     reload_flag: str | None = None
+    # "auto" until resolve_sasl() decides; then "dovecot", "cyrus" or None (leave Postfix's own setting).
+    sasl_type: str | None = "auto"
+    sasl_path: str | None = None
+    sasl_handled_elsewhere: bool = False
 
 
 @dataclass
@@ -456,6 +472,7 @@ def desired_state(request: Request) -> Desired:
         if state == "unmanaged":
             continue
         overrides: dict[str, str | None] = dict(defaults[service_name])
+        overrides.update(sasl_overrides(request))
         for name, raw in request.service_options.items():
             value = render_value(name, raw, for_service=True)
             check_service_value(name, value, service=service_name)
@@ -567,6 +584,9 @@ class Tools:
     postmap: str | None = None
     openssl: str | None = None
     script: str | None = None
+    doveconf: str | None = None
+    # master.cf entries already read, by (directory, service): one postconf -M per entry and run.
+    _services: dict[tuple[str, str], ServiceEntry | None] = field(default_factory=dict, repr=False)
 
     def call(self, argv: list[str], *, what: str) -> tuple[str, str]:
         rc, out, err = self.run(argv)
@@ -590,9 +610,14 @@ class Tools:
         return parse_parameters(out) if rc == 0 else {}
 
     def service(self, config_dir: str, key: str) -> ServiceEntry | None:
+        if (config_dir, key) in self._services:
+            return self._services[(config_dir, key)]
         out, _err = self.call([self.postconf, "-c", config_dir, "-M", key], what=f"postconf -M {key}")
         line = " ".join(out.split("\n")).strip()
-        return ServiceEntry.parse(line) if line else None
+        entry = ServiceEntry.parse(line) if line else None
+        # Only read before anything is installed (resolve, check, plan): the live master.cf does not change meanwhile.
+        self._services[(config_dir, key)] = entry
+        return entry
 
     def service_text(self, config_dir: str, key: str) -> str:
         out, _err = self.call([self.postconf, "-c", config_dir, "-Mf", key], what=f"postconf -Mf {key}")
@@ -645,7 +670,8 @@ class Tools:
         """OpenSSL's complaint about a cipher list, or None when it is usable (or openssl is absent)."""
         if not self.openssl:
             return None
-        rc, out, err = self.run([self.openssl, "ciphers", cipher_list])
+        # "--": a list that starts with "-" is a cipher string, never an option of openssl ciphers.
+        rc, out, err = self.run([self.openssl, "ciphers", "--", cipher_list])
         if rc != 0:
             return (err or out).strip().splitlines()[0] if (err or out).strip() else f"exit status {rc}"
         return None
@@ -875,6 +901,7 @@ def stage(tools: Tools, request: Request, desired: Desired, result_plan: Plan, *
         for name, value in desired.parameters.items():
             if not same_value(name, after.get(name), value):
                 raise PostfixError(f"postconf did not store {name} as intended (wanted {value!r}, got {after.get(name)!r}); nothing was changed")
+        check_references(tools, directory, request, desired)
         check_warnings = [line.replace(directory, request.config_dir) for line in tools.check(directory)]
         keys = [spec.key for spec in desired.services]
         candidate = Candidate(
@@ -1052,32 +1079,207 @@ def check_cipher_lists(tools: Tools, desired: Desired) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Checks that only produce warnings
+# SASL for the submission services
 # --------------------------------------------------------------------------------------------------
-def sasl_warnings(tools: Tools, request: Request, desired: Desired) -> list[str]:
-    """Warn when a submission service enables SASL without a working backend: smtpd then exits on
-    every connection ("fatal: no SASL authentication mechanisms") and the port is dead."""
-    services = [spec for spec in desired.services if spec.state == "present" and (spec.overrides.get("smtpd_sasl_auth_enable") or "").lower() == "yes"]
+SASL_TYPES = ("auto", "dovecot", "cyrus")
+DEFAULT_SASL_PATHS = {"dovecot": _sasl.POSTFIX_SASL_PATH, "cyrus": "smtpd"}
+_SASL_FIX = (
+    "Fix it with one of: Dovecot SASL - sasl_type=dovecot (sasl_path, default private/auth) and Dovecot's auth listener at "
+    "the queue directory's private/auth (dovecot_tls option postfix_auth, on by default in the dovecot role; apply it before "
+    "this module, as playbooks/site.yml does); Cyrus SASL - install libsasl2-modules and configure it; no AUTH - "
+    "submission=absent and submissions=absent; or sasl_handled_elsewhere=true when SASL is set up outside this module. In the "
+    "roles: postfix_sasl_type, postfix_sasl_path, dovecot_postfix_auth, postfix_submission, postfix_submissions, "
+    "postfix_sasl_handled_elsewhere"
+)
+
+
+def sasl_overrides(request: Request) -> dict[str, str | None]:
+    """The ``-o`` SASL overrides the module writes on the submission services (none while "auto" is undecided)."""
+    if request.sasl_type in (None, "auto"):
+        return {}
+    return {"smtpd_sasl_type": request.sasl_type,
+            "smtpd_sasl_path": request.sasl_path or DEFAULT_SASL_PATHS.get(str(request.sasl_type), "smtpd")}
+
+
+def resolve_sasl(tools: Tools, request: Request) -> None:
+    """Decide what ``sasl_type=auto`` means on this host.
+
+    An explicit choice wins: ``smtpd_sasl_type`` in service_options or extra, in main.cf, or already on a
+    submission service's ``-o`` list (another backend the administrator set up). Otherwise, with Dovecot on
+    this host (``doveconf`` found), the submission services authenticate through Dovecot's auth socket, the
+    usual pairing. Otherwise Postfix's own setting stays (and check_sasl_backend() judges it).
+    """
+    if request.sasl_type != "auto":
+        if request.sasl_type is not None and request.sasl_path is None:
+            request.sasl_path = DEFAULT_SASL_PATHS[request.sasl_type]
+        return
+    request.sasl_type = None
+    present = [name for name, state in (("submission", request.submission), ("submissions", request.submissions)) if state == "present"]
+    if not present or tools.doveconf is None:
+        return
+    if "smtpd_sasl_type" in request.service_options or "smtpd_sasl_type" in request.extra:
+        return
+    explicit, _warnings = tools.call([tools.postconf, "-c", request.config_dir, "-n", "smtpd_sasl_type"], what="postconf -n smtpd_sasl_type")
+    if "smtpd_sasl_type" in parse_parameters(explicit):
+        return
+    for name in present:
+        entry = tools.service(request.config_dir, f"{name}/inet")
+        if entry is not None and entry.overrides.get("smtpd_sasl_type", "dovecot") != "dovecot":
+            return
+    request.sasl_type = "dovecot"
+    request.sasl_path = request.sasl_path or _sasl.POSTFIX_SASL_PATH
+
+
+def _dovecot_backend(tools: Tools, sasl_path: str, queue_directory: str) -> tuple[str, list[str], str | None]:
+    """(status, mechanisms, problem) of Dovecot's auth service for one ``smtpd_sasl_path``."""
+    if "$" in sasl_path:
+        return "unchecked", [], f"smtpd_sasl_path={sasl_path} holds a $parameter, which this check cannot follow; give the path itself"
+    address = _sasl.socket_path(sasl_path, queue_directory)
+    if address.startswith("inet:") or os.path.exists(address):
+        try:
+            mechanisms = _sasl.dovecot_mechanisms(address)
+        except _sasl.SaslBackendError as exc:
+            return "broken", [], f"Dovecot's auth service: {exc}"
+        if not mechanisms:
+            return "broken", [], f"Dovecot's auth service at {address} offers no mechanism (auth_mechanisms is empty)"
+        return "answers", mechanisms, None
+    if tools.doveconf and address in _sasl.dovecot_declared_listeners(tools.run, tools.doveconf):
+        return "declared", [], None
+    return "missing", [], (f"Dovecot's auth socket {address} does not exist and Dovecot's configuration does not declare it"
+                           + ("" if tools.doveconf else " (Dovecot is not installed on this host)"))
+
+
+def check_sasl_backend(tools: Tools, request: Request, desired: Desired, *, refuse: bool) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """Every present submission service with SASL on needs a backend that offers mechanisms.
+
+    Without one, smtpd exits on the first EHLO inside TLS ("fatal: no SASL authentication mechanisms"),
+    master throttles the service and the port hangs. With ``refuse`` (a real run that would change the
+    configuration) that fails the task before anything is written; otherwise (check mode, or nothing to
+    change) it is a warning. Returns one fact per service and the warnings.
+    """
+    services = [spec for spec in desired.services if spec.state == "present"]
     if not services:
-        return []
-    values = tools.values(request.config_dir, ["smtpd_sasl_type", "smtpd_sasl_path", "queue_directory"])
-    out = []
+        return [], []
+    values = tools.values(request.config_dir, ["smtpd_sasl_auth_enable", "smtpd_sasl_type", "smtpd_sasl_path", "queue_directory"])
+    for name in ("smtpd_sasl_auth_enable", "smtpd_sasl_type", "smtpd_sasl_path"):
+        if desired.parameters.get(name) is not None:
+            values[name] = str(desired.parameters[name])
+    available: list[str] | None = None
+    facts: list[dict[str, t.Any]] = []
+    problems: list[str] = []
+    backends: dict[tuple[str, str], tuple[str, list[str], str | None]] = {}
     for spec in services:
-        sasl_type = spec.overrides.get("smtpd_sasl_type") or desired.parameters.get("smtpd_sasl_type") or values.get("smtpd_sasl_type", "cyrus")
-        sasl_path = spec.overrides.get("smtpd_sasl_path") or desired.parameters.get("smtpd_sasl_path") or values.get("smtpd_sasl_path", "smtpd")
-        if sasl_type == "dovecot":
-            socket_path = sasl_path if sasl_path.startswith("/") else os.path.join(values.get("queue_directory", "/var/spool/postfix"), sasl_path)
-            if "$" not in socket_path and not os.path.exists(socket_path) and not sasl_path.startswith(("inet:", "unix:")):
-                out.append(f"{spec.key}: SASL uses Dovecot at {socket_path}, which does not exist yet; smtpd refuses every connection "
-                           "on this port until Dovecot's auth service listens there")
+        live = tools.service(request.config_dir, spec.key)
+        merged: dict[str, str | None] = dict(live.overrides) if live is not None else {}
+        merged.update(spec.overrides)
+
+        def effective(name: str, default: str) -> str:
+            value = merged.get(name)
+            return value if value is not None else values.get(name, default)
+
+        if effective("smtpd_sasl_auth_enable", "no").strip().lower() != "yes":
+            continue
+        sasl_type = effective("smtpd_sasl_type", "cyrus").strip()
+        sasl_path = effective("smtpd_sasl_path", "smtpd").strip()
+        fact: dict[str, t.Any] = {"service": spec.key, "type": sasl_type, "path": sasl_path, "status": "unchecked", "mechanisms": []}
+        facts.append(fact)
+        if request.sasl_handled_elsewhere:
+            continue
+        if available is None:
+            out, _err = tools.call([tools.postconf, "-a"], what="postconf -a")
+            available = [line.strip() for line in out.splitlines() if line.strip()]
+        problem = None
+        if sasl_type not in available:
+            fact["status"] = "broken"
+            problem = f"smtpd_sasl_type={sasl_type} is not a SASL type this Postfix offers (postconf -a lists {', '.join(available) or 'none'})"
+        elif sasl_type == "dovecot":
+            if (sasl_type, sasl_path) not in backends:  # both services usually share one socket: ask it once
+                backends[(sasl_type, sasl_path)] = _dovecot_backend(tools, sasl_path, values.get("queue_directory", "/var/spool/postfix"))
+            fact["status"], mechanisms, problem = backends[(sasl_type, sasl_path)]
+            fact["mechanisms"] = list(mechanisms)
         elif sasl_type == "cyrus":
-            plugins = glob.glob("/usr/lib/*/sasl2/libplain.so*") + glob.glob("/usr/lib/sasl2/libplain.so*") + \
-                glob.glob("/usr/lib/*/sasl2/liblogin.so*") + glob.glob("/usr/lib64/sasl2/libplain.so*")
-            if not plugins:
-                out.append(f"{spec.key}: SASL is on with smtpd_sasl_type=cyrus but no Cyrus PLAIN/LOGIN mechanism is installed; "
-                           "smtpd refuses every connection on this port. Use Dovecot SASL (service_options smtpd_sasl_type=dovecot, "
-                           "smtpd_sasl_path=private/auth) or install the Cyrus SASL modules")
+            if _sasl.cyrus_plugins():
+                fact["status"] = "installed"
+            else:
+                fact["status"] = "missing"
+                problem = "smtpd_sasl_type=cyrus and no Cyrus PLAIN or LOGIN mechanism is installed (libsasl2-modules)"
+        if problem:
+            problems.append(f"{spec.key} has SASL on (smtpd_sasl_auth_enable=yes) but {problem}")
+    if not problems:
+        return facts, []
+    text = (f"{'; '.join(problems)}. smtpd would exit on every EHLO inside TLS ('fatal: no SASL authentication mechanisms') "
+            f"and the port would hang. {_SASL_FIX}")
+    if refuse:
+        raise PostfixError(f"{text}. Nothing was changed")
+    return facts, [text]
+
+
+# --------------------------------------------------------------------------------------------------
+# Values that refer to other parameters ($name)
+# --------------------------------------------------------------------------------------------------
+_REFERENCE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)|\(([A-Za-z0-9_]+)|([A-Za-z0-9_]+))")
+_UNDEFINED = re.compile(r"undefined parameter: ([A-Za-z0-9_]+)")
+
+
+def references(value: str) -> list[str]:
+    """The parameter names ``value`` refers to ($name, ${name}, $(name), ${name?...}, ${name:...})."""
+    out: list[str] = []
+    for match in _REFERENCE.finditer(value):
+        name = next(group for group in match.groups() if group)
+        if name not in out:
+            out.append(name)
     return out
+
+
+def _parse_service_parameters(text: str) -> dict[str, str]:
+    """``postconf -P`` lines (``submission/inet/name = value``) into a dict."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(" =")
+        if sep and key.count("/") == 2:
+            out[key] = value[1:] if value.startswith(" ") else value
+    return out
+
+
+def check_references(tools: Tools, directory: str, request: Request, desired: Desired) -> None:
+    """Values with ``$name`` on the staged candidate: every name must be one Postfix defines, and the value
+    Postfix expands it to must pass the same checks as a literal value.
+
+    With an undefined name Postfix only warns and expands to nothing: a TLS level or protocol list that
+    expands to nothing stops smtpd at its next start. ``postconf -x`` expands exactly as Postfix will.
+    """
+    params = {name: value for name, value in desired.parameters.items() if value and "$" in value}
+    services = {(spec.key, name): value for spec in desired.services if spec.state == "present"
+                for name, value in spec.overrides.items() if value and "$" in value}
+    if not params and not services:
+        return
+    expanded: dict[str, str] = {}
+    undefined: set[str] = set()
+    if params:
+        out, err = tools.call([tools.postconf, "-c", directory, "-x"] + sorted(params), what="postconf -x")
+        expanded.update(parse_parameters(out))
+        undefined.update(_UNDEFINED.findall(err))
+    if services:
+        out, err = tools.call([tools.postconf, "-c", directory, "-P", "-x"] + [f"{key}/{name}" for key, name in sorted(services)],
+                              what="postconf -P -x")
+        expanded.update(_parse_service_parameters(out))
+        undefined.update(_UNDEFINED.findall(err))
+    checks = [("extra" if name in request.extra else "desired settings", name, name, value) for name, value in sorted(params.items())]
+    checks += [(f"service_options for {key}", name, f"{key}/{name}", value) for (key, name), value in sorted(services.items())]
+    for where, name, lookup, value in checks:
+        missing = [ref for ref in references(value) if ref in undefined]
+        if missing:
+            raise PostfixError(
+                f"{where}: {name} = {value!r} refers to {', '.join('$' + ref for ref in missing)}, which this Postfix does not define "
+                "(postconf: undefined parameter), so it would expand to nothing. Define the parameter (in extra) or give the value "
+                "itself. Nothing was changed"
+            )
+        result = expanded.get(lookup, "")
+        check_value(name, result, where=f"{where} ({name} = {value!r} expands to {result!r})")
+        if is_cipherlist_parameter(name) and result and "$" not in result:
+            problem = tools.cipher_list_ok(result)
+            if problem:
+                raise PostfixError(f"{where}: {name} = {value!r} expands to {result!r}, which OpenSSL does not accept ({problem})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1132,6 +1334,7 @@ class Outcome(_service.Outcome):
             "postconf_warnings": self.candidate.postconf_warnings if self.candidate is not None else [],
             "reload_flag": self.request.reload_flag,
         }
+        result["sasl"] = self.facts.get("sasl", [])
         if "sni_map" in self.facts:
             sni = dict(self.facts["sni_map"])
             sni["certificates"] = self.facts.get("sni_certificates", {})
@@ -1144,16 +1347,18 @@ class Outcome(_service.Outcome):
 def run(host: _service.Host, tools: Tools, request: Request) -> Outcome:
     """Check the inputs, plan, stage and validate the candidate, and (unless check mode) install it."""
     resolve_sni_map_type(tools, request)
+    resolve_sasl(tools, request)
     desired = desired_state(request)
     facts, warnings = served_certificates(request, desired, check_mode=host.check_mode)
     check_cipher_lists(tools, desired)
     result_plan, plan_facts = plan(tools, request, desired)
     facts.update(plan_facts)
+    facts["sasl"], sasl_notes = check_sasl_backend(tools, request, desired, refuse=result_plan.config_changed and not host.check_mode)
+    warnings += sasl_notes
     candidate = None
     try:
         if result_plan.config_changed:
             candidate = stage(tools, request, desired, result_plan, tmpdir=host.tmpdir)
-        warnings += sasl_warnings(tools, request, desired)
         backups: dict[str, str] = {}
         if result_plan.changed and not host.check_mode:
             if request.reload_flag:

@@ -55,6 +55,9 @@ STANDARD_PORTS: tuple[tuple[int, str], ...] = (
     (25, "smtp"), (587, "smtp"), (465, "smtps"), (143, "imap"), (993, "imaps"), (110, "pop3"), (995, "pop3s"),
 )
 PORT_PROTOCOLS: dict[int, str] = dict(STANDARD_PORTS)
+# Mail submission (RFC 6409 on 587, RFC 8314 on 465): clients log in there, so AUTH after TLS is part of the service.
+SUBMISSION_PORTS = frozenset((587, 465))
+SMTP_PROTOCOLS = frozenset(("smtp", "smtps"))
 TLS_VERSIONS = _x509.TLS_VERSIONS
 SNAKEOIL_PATH = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 
@@ -89,6 +92,7 @@ class Endpoint:
     port: int
     protocol: str
     server_name: str | None = None
+    submission: bool = False
 
     @property
     def starttls(self) -> bool:
@@ -130,6 +134,7 @@ class Expectations:
     check_hostname: bool = True
     forbid_plaintext_auth: bool = True
     snakeoil_fingerprint: str | None = None
+    require_submission_auth: bool = True
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -158,7 +163,8 @@ def build_endpoints(
     """Turn the module options into a de-duplicated list of endpoints, standard ports first."""
     out: list[Endpoint] = []
     if all_ports:
-        out.extend(Endpoint(host=host, port=port, protocol=proto, server_name=server_name) for port, proto in STANDARD_PORTS)
+        out.extend(Endpoint(host=host, port=port, protocol=proto, server_name=server_name, submission=port in SUBMISSION_PORTS)
+                   for port, proto in STANDARD_PORTS)
     for index, item in enumerate(endpoints or [], start=1):
         port = item.get("port")
         protocol = item.get("protocol")
@@ -175,11 +181,18 @@ def build_endpoints(
             port = DEFAULT_PORTS[protocol]
         if not 0 < int(port) < 65536:
             raise ProbeError(f"endpoints[{index}]: port {port} is out of range 1-65535")
+        submission = item.get("submission")
+        if submission is None:
+            submission = protocol in SMTP_PROTOCOLS and int(port) in SUBMISSION_PORTS
+        elif submission and protocol not in SMTP_PROTOCOLS:
+            raise ProbeError(f"endpoints[{index}]: submission=true needs protocol smtp or smtps (mail submission is SMTP), "
+                             f"not {protocol}")
         out.append(Endpoint(
             host=item.get("host") or host,
             port=int(port),
             protocol=protocol,
             server_name=item.get("server_name") or server_name,
+            submission=bool(submission),
         ))
     unique: list[Endpoint] = []
     seen: set[tuple[str, int]] = set()
@@ -203,6 +216,7 @@ class EndpointReport:
     port: int
     protocol: str
     server_name: str | None
+    submission: bool = False
     reachable: bool = False
     error: str | None = None
     source_address: str | None = None
@@ -211,6 +225,7 @@ class EndpointReport:
     starttls_offered: bool | None = None
     auth_before_tls: list[str] | None = None
     auth_after_tls: list[str] | None = None
+    after_tls_error: str | None = None
     tls_version: str | None = None
     cipher: str | None = None
     cipher_bits: int | None = None
@@ -257,6 +272,7 @@ class _Session:
     starttls_offered: bool | None = None
     auth_before_tls: list[str] | None = None
     auth_after_tls: list[str] | None = None
+    after_tls_error: str | None = None
     tls_version: str | None = None
     cipher: str | None = None
     cipher_bits: int | None = None
@@ -669,6 +685,7 @@ def _open_tls(
                 _after_tls(endpoint, _Channel(tls, deadline), session, settings)
             except (DialogueError, _Timeout, OSError) as exc:
                 session.auth_after_tls = None
+                session.after_tls_error = str(exc) or type(exc).__name__
                 session.banner = session.banner or f"(no answer over TLS: {exc})"
         return session
     finally:
@@ -805,6 +822,13 @@ def _judge(report: EndpointReport, expectations: Expectations) -> None:
         if report.error:
             fail(report.error)
         return
+    if expectations.require_submission_auth and report.submission:
+        if report.after_tls_error:
+            fail(f"submission port: the server dropped the dialogue after EHLO inside TLS ({report.after_tls_error}); Postfix "
+                 "does this when SASL is on without a working SASL backend ('no SASL authentication mechanisms')")
+        elif not report.auth_after_tls:
+            fail("submission port offers no AUTH mechanism after TLS, so mail clients cannot log in "
+                 "(enable SASL with a working backend, such as Dovecot's auth socket)")
     if report.snakeoil:
         fail("serves the stock snake-oil certificate")
     if expectations.validate_chain and report.chain_valid is False:
@@ -907,7 +931,7 @@ def _report(
     endpoint: Endpoint, outcome: _MainOutcome, verdicts: dict[str, tuple[str, str]], expectations: Expectations
 ) -> EndpointReport:
     report = EndpointReport(endpoint=endpoint.label, host=endpoint.host, port=endpoint.port,
-                            protocol=endpoint.protocol, server_name=endpoint.server_name)
+                            protocol=endpoint.protocol, server_name=endpoint.server_name, submission=endpoint.submission)
     report.reachable = outcome.reachable
     report.chain_valid = outcome.chain_valid
     report.chain_error = outcome.chain_error
@@ -916,7 +940,7 @@ def _report(
     session = outcome.session
     if session is not None:
         for name in ("source_address", "peer_address", "banner", "starttls_offered", "auth_before_tls",
-                     "auth_after_tls", "tls_version", "cipher", "cipher_bits"):
+                     "auth_after_tls", "after_tls_error", "tls_version", "cipher", "cipher_bits"):
             setattr(report, name, getattr(session, name))
         _fill_certificate(report, session, expectations)
     if verdicts:

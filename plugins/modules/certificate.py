@@ -345,9 +345,7 @@ certificates:
       msg: "CSR (csr_content) is not a certificate signing request (...); create it with postmaster.tls.csr"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _validate
 
 
 def argument_spec() -> dict:
@@ -372,8 +370,14 @@ def argument_spec() -> dict:
     return spec
 
 
+# Every option's meaning beyond its type: the universal rule refuses control characters in every value, except
+# line breaks in the CSRs given as content.
+RULES = _validate.Rules(multiline=("csr_content", "batch[].certificates.*"))
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = _validate.checked_module(
+        RULES,
         argument_spec=argument_spec(),
         required_one_of=[("path", "batch")],
         mutually_exclusive=[("csr_path", "csr_content"), ("batch", "path"), ("batch", "csr_path"), ("batch", "csr_content")],

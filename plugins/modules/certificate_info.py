@@ -173,9 +173,7 @@ certificates:
       sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _validate
 
 
 def argument_spec() -> dict:
@@ -186,8 +184,12 @@ def argument_spec() -> dict:
     }
 
 
+# The universal rule (no control characters in any value) is all these options need beyond their types.
+RULES = _validate.Rules()
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _validate.checked_module(RULES, argument_spec=argument_spec(), supports_check_mode=True)
     _crypto.require_cryptography(module)
     try:
         certificates, warnings = _certificate.inspect(

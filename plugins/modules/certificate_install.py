@@ -444,7 +444,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _pathcheck, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout, _pathcheck, _validate, _x509
 
 # What an item of batch may set for itself; every other option is the module's.
 BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
@@ -512,8 +512,18 @@ def install_batch(module: AnsibleModule, validator: _pathcheck.PathValidator) ->
                        doing="installing into")
 
 
+# Every option's meaning beyond its type: the universal rule refuses control characters in every value, except
+# line breaks in PEM content; names are DNS names or addresses; a negative minimum would accept expired certificates.
+RULES = _validate.Rules(
+    multiline=("certificate_content", "chain_content", "trust_anchors_content", "batch[].certificate_content",
+               "batch[].chain_content", "batch[].trust_anchors_content"),
+    checks={"required_names[]": _validate.name_or_address, "min_days_remaining": _validate.at_least(0)},
+)
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = _validate.checked_module(
+        RULES,
         argument_spec=argument_spec(),
         mutually_exclusive=[("certificate_path", "certificate_content"), ("dest", "batch")],
         required_one_of=[("dest", "batch")],

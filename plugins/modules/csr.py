@@ -304,9 +304,7 @@ backup_file:
   sample: /etc/postmaster-tls/mail.example.org/rsa/request.csr.2345.2026-11-02@10:11:12~
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _csr, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _csr, _fileio, _validate
 
 
 def argument_spec() -> dict:
@@ -335,8 +333,14 @@ def argument_spec() -> dict:
     return spec
 
 
+# The universal rule (no control characters in any value: subject fields and names end up in the CSR) beyond the
+# types; the names themselves are checked by _csr.
+RULES = _validate.Rules()
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = _validate.checked_module(
+        RULES,
         argument_spec=argument_spec(),
         required_one_of=[("common_name", "subject_alt_names"), ("path", "batch")],
         mutually_exclusive=[("path", "batch"), ("privatekey_path", "batch")],

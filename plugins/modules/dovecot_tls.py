@@ -101,6 +101,8 @@ options:
     description:
       - Diffie-Hellman parameters (PEM) for the C(DHE) ciphers of the V(legacy) profile (2.3 C(ssl_dh),
         2.4 C(ssl_server_dh_file)). Left as the distribution sets it when not given.
+      - The file must hold one C(DH PARAMETERS) block of at least 2048 bits (C(openssl dhparam -out FILE 2048)); any
+        other file is refused before anything is written.
     type: path
   local_names:
     description:
@@ -138,6 +140,8 @@ options:
         description:
           - CA certificates (PEM) that client certificates must chain to, followed by their CRLs when
             O(client_ca.require_crl=true) (2.3 C(ssl_ca), 2.4 C(ssl_server_ca_file)).
+          - The file must hold CA certificates only (and CRLs with O(client_ca.require_crl=true)); any other file is
+            refused before anything is written.
         type: path
         required: true
       request_cert:
@@ -156,11 +160,31 @@ options:
     description:
       - Further settings written at the top level of the drop-in as they are, with the running Dovecot
         series' names (for example C(ssl_options) or C(ssl_cipher_suites)). Booleans become C(yes)/C(no).
-      - Names this module manages from its own options are refused, and so are secrets (names with
-        C(password) or C(secret)), because the drop-in is readable by everyone. Extra settings are parsed by
-        C(doveconf) like everything else, but not checked for conflicts.
+      - Names this module manages from its own options are refused (also those of options not in use, such as
+        the DH and CA settings - use O(dh_path) and O(client_ca), where the files are checked), and so are secrets
+        (names with C(password) or C(secret)), because the drop-in is readable by everyone. Extra settings are parsed
+        by C(doveconf) like everything else, but not checked for conflicts.
+      - A value must read back as written - no control characters, no trailing backslash (it would join the next
+        line), no C(#) (a comment), no unbalanced quotes or braces. File settings (names ending in C(_file) or
+        C(_dir), values starting with C(<)) take an absolute path; a CA file (C(*ca_file)) must hold CA certificates.
     type: dict
     default: {}
+  postfix_auth:
+    description:
+      - A C(service auth) listener for Postfix's SMTP AUTH (submission on 587 and 465) at O(postfix_auth_path), mode
+        C(0660), user and group C(postfix) - the usual Postfix and Dovecot pairing, the same syntax in Dovecot 2.3 and 2.4.
+        M(postmaster.tls.postfix_tls) with O(postmaster.tls.postfix_tls#module:sasl_type=auto) uses it.
+      - V(auto) adds it when Postfix is installed on this host (the C(postfix) user and the socket's directory exist);
+        V(present) requires that; V(absent) writes no listener (one set up elsewhere stays as it is).
+    type: str
+    choices: [auto, present, absent]
+    default: auto
+  postfix_auth_path:
+    description:
+      - Where the listener for Postfix is created; C(private/auth) below Postfix's queue directory, which is
+        Postfix's C(smtpd_sasl_path=private/auth).
+    type: path
+    default: /var/spool/postfix/private/auth
   config_path:
     description:
       - Dovecot's main configuration file. Its directory is what is copied into the candidate.
@@ -352,6 +376,11 @@ certificates:
       not_after: "2027-01-31T12:00:00Z"
       days_remaining: 88
       chain_length: 2
+postfix_auth:
+  description: The socket of the C(service auth) listener for Postfix in the drop-in (see O(postfix_auth)); V(null) when none.
+  returned: always
+  type: str
+  sample: /var/spool/postfix/private/auth
 changed_files:
   description: The files that changed (or, in check mode, would change).
   returned: always
@@ -411,9 +440,8 @@ stderr:
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _layout, _profiles, _service
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _layout, _profiles, _service, _validate
 
 
 def argument_spec() -> dict:
@@ -454,7 +482,30 @@ def argument_spec() -> dict:
         "backup": {"type": "bool", "default": False},
         "reload_flag": {"type": "path"},
         "pending_reload": {"type": "bool", "default": False},
+        "postfix_auth": {"type": "str", "default": "auto", "choices": ["auto", "present", "absent"]},
+        "postfix_auth_path": {"type": "path", "default": "/var/spool/postfix/private/auth"},
     }
+
+
+# Each option's meaning beyond its type (the universal rule refuses control characters in every value); the
+# paths written into the drop-in are checked again by _dovecot for the characters Dovecot's syntax cannot hold.
+RULES = _validate.Rules(checks={
+    "cert_path": _validate.absolute_path,
+    "key_path": _validate.absolute_path,
+    "alt_cert_path": _validate.absolute_path,
+    "alt_key_path": _validate.absolute_path,
+    "dh_path": _validate.absolute_path,
+    "local_names[].name": _validate.wildcard_dns_name,
+    "local_names[].cert_path": _validate.absolute_path,
+    "local_names[].key_path": _validate.absolute_path,
+    "local_names[].alt_cert_path": _validate.absolute_path,
+    "local_names[].alt_key_path": _validate.absolute_path,
+    "client_ca.path": _validate.absolute_path,
+    "config_path": _validate.absolute_path,
+    "dropin_path": _validate.absolute_path,
+    "reload_flag": _validate.absolute_path,
+    "postfix_auth_path": _validate.absolute_path,
+})
 
 
 def build_tls(params: dict) -> _dovecot.TLSRequest:
@@ -483,6 +534,7 @@ def build_tls(params: dict) -> _dovecot.TLSRequest:
         local_names=local_names,
         client_ca=client_ca,
         extra=extra,
+        postfix_auth_path=_dovecot.resolve_postfix_auth(params["postfix_auth"], params["postfix_auth_path"]),
     )
 
 
@@ -502,7 +554,8 @@ def build_request(params: dict, *, dovecot_bin: str, doveconf_bin: str) -> _dove
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = _validate.checked_module(
+        RULES,
         argument_spec=argument_spec(),
         required_together=[["alt_cert_path", "alt_key_path"]],
         supports_check_mode=True,
@@ -520,7 +573,7 @@ def main() -> None:
         module.warn(f"{missing}; check mode predicts the change, but a real run fails unless Dovecot is installed first")
         module.exit_json(changed=True, path=params["dropin_path"], config_path=params["config_path"], dovecot_version="",
                          dovecot_series="", settings={}, effective={}, conflicts=[], certificates=[],
-                         changed_files=[params["dropin_path"]])
+                         changed_files=[params["dropin_path"]], postfix_auth=None)
     host = _service.ModuleHost(module)
     try:
         request = build_request(params, dovecot_bin=dovecot_bin, doveconf_bin=doveconf_bin)

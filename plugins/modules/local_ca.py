@@ -221,9 +221,7 @@ backup_file:
   sample: /etc/postmaster-tls/ca/ca.pem.2345.2026-12-01@10:00:00~
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _validate
 
 
 def argument_spec() -> dict:
@@ -238,8 +236,12 @@ def argument_spec() -> dict:
     return spec
 
 
+# The universal rule (no control characters in any value, the subject fields included) beyond the types.
+RULES = _validate.Rules()
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _validate.checked_module(RULES, argument_spec=argument_spec(), supports_check_mode=True)
     _crypto.require_cryptography(module)
     try:
         result = _certificate.LocalCABackend(module).run()

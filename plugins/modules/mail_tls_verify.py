@@ -82,6 +82,12 @@ options:
       server_name:
         description: Name for SNI and the hostname check on this endpoint. Defaults to O(server_name).
         type: str
+      submission:
+        description:
+          - This SMTP endpoint is for mail submission (clients log in), so it must offer C(AUTH) after TLS (see
+            O(check_submission_auth)). Defaults to V(true) for ports 587 and 465, V(false) elsewhere; only for
+            V(smtp) and V(smtps).
+        type: bool
   all_ports:
     description:
       - Check the seven standard mail ports of O(host) (25, 587, 465, 143, 993, 110, 995).
@@ -137,6 +143,13 @@ options:
         C(LOGINDISABLED), or C(AUTH=); POP3 C(USER) or C(SASL)).
     type: bool
     default: true
+  check_submission_auth:
+    description:
+      - Count a submission endpoint (587, 465, or one with O(endpoints[].submission=true)) that offers no C(AUTH)
+        mechanism after TLS, or that drops the connection after C(EHLO) inside TLS, as a failure. Postfix with SASL
+        on but no working SASL backend does the latter, and clients cannot send mail through either.
+    type: bool
+    default: true
   min_days_remaining:
     description:
       - The leaf must stay valid at least this many more days.
@@ -181,7 +194,8 @@ options:
     type: str
   ehlo_name:
     description:
-      - Name for SMTP C(EHLO). Default is the local address as an address literal, such as C([127.0.0.2]).
+      - Name for SMTP C(EHLO) - a domain name or an address literal such as C([192.0.2.1]) or C([IPv6:2001:db8::1]).
+        Default is the local address as an address literal, such as C([127.0.0.2]).
     type: str
   snakeoil_path:
     description:
@@ -270,6 +284,11 @@ endpoints:
       type: str
       returned: always
       sample: mail.example.org
+    submission:
+      description: Whether the endpoint is checked as mail submission (AUTH after TLS expected).
+      type: bool
+      returned: always
+      sample: false
     ok:
       description: True when the endpoint meets every expectation.
       type: bool
@@ -331,6 +350,13 @@ endpoints:
       elements: str
       returned: when a TLS session was established
       sample: ["PLAIN", "LOGIN"]
+    after_tls_error:
+      description:
+        - What went wrong in the dialogue inside TLS after the handshake (the server closed the connection after
+          C(EHLO), an unexpected answer); null when the server answered.
+      type: str
+      returned: when a TLS session was established
+      sample: the server closed the connection
     tls_version:
       description: The version a default client (TLS 1.2 or newer, OpenSSL security level 2) negotiated.
       type: str
@@ -550,7 +576,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _probe
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _probe, _validate
 
 
 def argument_spec() -> dict:
@@ -562,6 +588,7 @@ def argument_spec() -> dict:
                 port=dict(type="int"),
                 protocol=dict(type="str", choices=["smtp", "smtps", "imap", "imaps", "pop3", "pop3s"]),
                 server_name=dict(type="str"),
+                submission=dict(type="bool"),
             ),
             required_one_of=[("port", "protocol")],
         ),
@@ -574,6 +601,7 @@ def argument_spec() -> dict:
         validate_chain=dict(type="bool", default=True),
         check_hostname=dict(type="bool", default=True),
         check_auth_before_tls=dict(type="bool", default=True),
+        check_submission_auth=dict(type="bool", default=True),
         min_days_remaining=dict(type="int", default=14),
         min_protocol=dict(type="str", choices=["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"], default="TLSv1.2"),
         required_names=dict(type="list", elements="str", default=[]),
@@ -585,6 +613,22 @@ def argument_spec() -> dict:
         ehlo_name=dict(type="str"),
         snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
     )
+
+
+# Each option's meaning beyond its type (the universal rule refuses control characters in every value).
+RULES = _validate.Rules(checks={
+    "endpoints[].host": _validate.host,
+    "endpoints[].server_name": _validate.host,
+    "host": _validate.host,
+    "server_name": _validate.host,
+    "expected_certificate_path[]": _validate.absolute_path,
+    "ca_path": _validate.absolute_path,
+    "required_names[]": _validate.name_or_address,
+    "min_days_remaining": _validate.at_least(0),
+    "source_address": _validate.ip_address,
+    "ehlo_name": _validate.ehlo_name,
+    "snakeoil_path": _validate.absolute_path,
+})
 
 
 def run(module: AnsibleModule) -> dict:
@@ -615,6 +659,7 @@ def run(module: AnsibleModule) -> dict:
         check_hostname=params["check_hostname"],
         forbid_plaintext_auth=params["check_auth_before_tls"],
         snakeoil_fingerprint=_probe.snakeoil_fingerprint(params["snakeoil_path"]),
+        require_submission_auth=params["check_submission_auth"],
     )
     settings = _probe.Settings(
         timeout=params["timeout"], source_address=params["source_address"], ehlo_name=params["ehlo_name"],
@@ -636,7 +681,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _validate.checked_module(RULES, argument_spec=argument_spec(), supports_check_mode=True)
     _crypto.require_cryptography(module)
     try:
         result = run(module)

@@ -163,14 +163,43 @@ options:
     default: present
   service_options:
     description:
-      - More C(-o NAME=VALUE) overrides for both submission services, or replacements for the defaults above.
-        A value of V(null) removes that override. Lists are joined with commas; a C(-o) value cannot contain
-        whitespace.
-      - SASL needs a backend, or C(smtpd) exits on every connection to the port (it logs C(no SASL
-        authentication mechanisms)). With Dovecot give C(smtpd_sasl_type=dovecot) and
-        C(smtpd_sasl_path=private/auth); the module warns when the socket or the Cyrus modules are missing.
+      - More C(-o NAME=VALUE) overrides for both submission services, or replacements for the defaults above
+        (the SASL ones from O(sasl_type) too). A value of V(null) removes that override. Lists are joined with
+        commas; a C(-o) value cannot contain whitespace.
+      - Values are checked as in O(extra); a value with C($name) must name a parameter Postfix defines, and
+        what it expands to is checked.
     type: dict
     default: {}
+  sasl_type:
+    description:
+      - The SASL backend of the submission services (C(-o smtpd_sasl_type) and C(-o smtpd_sasl_path) on both).
+        SASL needs a backend that offers mechanisms, or C(smtpd) exits on the first C(EHLO) inside TLS (it logs
+        that it has no SASL authentication mechanisms), master throttles the service and the port hangs.
+      - V(auto) keeps an explicit choice - C(smtpd_sasl_type) in O(service_options) or O(extra), in C(main.cf),
+        or already on a submission service - and otherwise, when Dovecot is installed on the host, uses
+        Dovecot's auth socket (V(dovecot), the usual pairing); without Dovecot, Postfix's own setting stays.
+      - V(dovecot) and V(cyrus) set the backend on both services.
+      - Before anything is written, a present submission service with SASL on must have a backend that
+        answers - Dovecot's auth socket offers at least one mechanism (or, before Dovecot's reload, its
+        configuration declares the socket, as M(postmaster.tls.dovecot_tls) O(postmaster.tls.dovecot_tls#module:postfix_auth)
+        does), or the Cyrus PLAIN/LOGIN modules are installed - unless O(sasl_handled_elsewhere=true). Otherwise
+        the task fails naming the options that fix it (in check mode, and when nothing would change, it warns).
+    type: str
+    choices: [auto, dovecot, cyrus]
+    default: auto
+  sasl_path:
+    description:
+      - C(smtpd_sasl_path) for the backend O(sasl_type) sets - for Dovecot a socket path relative to Postfix's
+        queue directory, an absolute path, or C(inet:HOST:PORT). Defaults to V(private/auth) for V(dovecot) and
+        V(smtpd) for V(cyrus).
+    type: str
+  sasl_handled_elsewhere:
+    description:
+      - SASL is set up outside this module (a backend on another host, or one a later task creates). The
+        backend check of O(sasl_type) is skipped; M(postmaster.tls.mail_tls_verify) still fails a submission port
+        that offers no C(AUTH) after TLS.
+    type: bool
+    default: false
   sni_maps:
     description:
       - Certificates per mail name for servers with several mail domains - C(tls_server_sni_maps). A mapping of
@@ -373,6 +402,48 @@ commands:
   sample:
     - postconf -e smtpd_tls_protocols=>=TLSv1.2 smtpd_tls_auth_only=yes
     - postconf -M submission/inet=submission inet n - y - - smtpd -o syslog_name=postfix/submission
+sasl:
+  description:
+    - The SASL backend of each present submission service with SASL on - C(service), C(type), C(path), C(status)
+      (V(answers) - Dovecot's auth service answered with RV(sasl[].mechanisms); V(declared) - Dovecot's configuration
+      declares the socket, which appears when Dovecot reloads; V(installed) - the Cyrus modules are installed;
+      V(unchecked) - O(sasl_handled_elsewhere=true); V(missing) or V(broken) - a warning says why) and C(mechanisms).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The C(master.cf) service.
+      type: str
+      returned: always
+      sample: submission/inet
+    type:
+      description: Its effective C(smtpd_sasl_type).
+      type: str
+      returned: always
+      sample: dovecot
+    path:
+      description: Its effective C(smtpd_sasl_path).
+      type: str
+      returned: always
+      sample: private/auth
+    status:
+      description: What the check found, see above.
+      type: str
+      returned: always
+      sample: answers
+    mechanisms:
+      description: The mechanisms Dovecot's auth service offered (empty unless RV(sasl[].status=answers)).
+      type: list
+      elements: str
+      returned: always
+      sample: [PLAIN]
+  sample:
+    - service: submission/inet
+      type: dovecot
+      path: private/auth
+      status: answers
+      mechanisms: [PLAIN]
 certificates:
   description:
     - What each key in O(chain_files) serves (no key material) - the certificate facts every module of the collection
@@ -468,9 +539,8 @@ stderr:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _postfix, _profiles, _service, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _postfix, _profiles, _service, _validate, _x509
 
 PROTOCOLS = list(_x509.TLS_VERSIONS)
 SERVICE_STATES = ["present", "absent", "unmanaged"]
@@ -498,8 +568,38 @@ def argument_spec() -> dict:
         extra=dict(type="dict", default={}),
         backup=dict(type="bool", default=False),
         reload_flag=dict(type="path"),
+        sasl_type=dict(type="str", default="auto", choices=list(_postfix.SASL_TYPES)),
+        sasl_path=dict(type="str"),
+        sasl_handled_elsewhere=dict(type="bool", default=False),
         pending_reload=dict(type="bool", default=False),
     )
+
+
+def check_sasl_path(option: str, value: str) -> None:
+    """smtpd_sasl_path as a master.cf -o value: a path below the queue directory, an absolute path or inet:HOST:PORT."""
+    if value.startswith("inet:"):
+        host, _sep, port = value[5:].rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            _validate.host(option, host.strip("[]"))
+            return
+        raise _validate.InputError(f"{option}: {value!r} is not inet:HOST:PORT")
+    path = value[5:] if value.startswith("unix:") else value
+    if not path or path.startswith("-") or ".." in path.split("/") or not all(part for part in path.lstrip("/").split("/")):
+        raise _validate.InputError(f"{option}: {value!r} is not a socket path (such as private/auth or /run/dovecot/auth-client)")
+    if any(char in path for char in " ,${}=") or "\\" in path:
+        raise _validate.InputError(f"{option}: {value!r} contains a space, comma, '$', '=', a brace or a backslash, which a master.cf "
+                                   "-o value cannot hold as a path")
+
+
+# Each option's meaning beyond its type (the universal rule refuses control characters in every value).
+RULES = _validate.Rules(checks={
+    "config_dir": _validate.absolute_path,
+    "chain_files[]": _validate.postfix_list_path,
+    "sni_maps.*[]": _validate.postfix_list_path,
+    "sni_map_path": _validate.postfix_list_path,
+    "reload_flag": _validate.absolute_path,
+    "sasl_path": check_sasl_path,
+})
 
 
 def build_request(params: dict) -> _postfix.Request:
@@ -514,7 +614,7 @@ def needs_cryptography(request: _postfix.Request) -> bool:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = _validate.checked_module(RULES, argument_spec=argument_spec(), supports_check_mode=True)
     request = build_request(module.params)
     if needs_cryptography(request):
         _crypto.require_cryptography(module)
@@ -526,7 +626,7 @@ def main() -> None:
             module.warn("postconf was not found; Postfix is not installed yet (check mode predicts a change)")
             module.exit_json(changed=True, config_dir=request.config_dir, profile={"name": request.profile}, parameters={},
                              services={}, changes={"parameters": {}, "services": {}}, commands=[], certificates=[],
-                             postconf_warnings=[])
+                             postconf_warnings=[], sasl=[])
         module.fail_json(msg="postconf was not found on this host; install Postfix first (the role's postfix_install: true does)")
 
     host = _service.ModuleHost(module)
@@ -537,6 +637,7 @@ def main() -> None:
         postmap=module.get_bin_path("postmap", required=request.sni_maps is not None),
         openssl=module.get_bin_path("openssl", required=False),
         script=module.get_bin_path("script", required=False),
+        doveconf=module.get_bin_path("doveconf", required=False),
     )
     try:
         outcome = _postfix.run(host, tools, request)

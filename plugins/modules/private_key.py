@@ -312,9 +312,7 @@ backup_file:
   sample: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem.2345.2026-11-02@10:11:12~
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio, _keys, _validate
 
 
 def argument_spec() -> dict:
@@ -338,8 +336,13 @@ def argument_spec() -> dict:
     return spec
 
 
+# The universal rule (no control characters in any value; the passphrase is never shown) beyond the types.
+RULES = _validate.Rules()
+
+
 def main() -> None:
-    module = AnsibleModule(
+    module = _validate.checked_module(
+        RULES,
         argument_spec=argument_spec(),
         required_by={"cipher": ("passphrase",)},
         required_one_of=[("path", "batch")],

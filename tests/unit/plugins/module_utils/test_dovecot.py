@@ -587,3 +587,101 @@ def test_master_running_of_a_dead_process_is_false(tmp_path):
 def test_master_running_is_unknown_when_doveconf_fails():
     host = _RunOnly(lambda argv: (89, "", "doveconf: Fatal: Error in configuration file\n"))
     assert _dovecot.master_running(host, "doveconf", "/c") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Values Dovecot would read as something else; file settings; the listener for Postfix
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("value", "problem"), [
+    ("no_compression\\", "ends in a backslash, which joins the next line"),
+    ("no_compression \\  ", "ends in a backslash"),
+    ("HIGH#x", "holds '#', which starts a comment"),
+    ('"HIGH', 'opens a " quote that does not close'),
+    ('"a" b"', 'opens a " quote that does not close'),
+    ('"ends in escape\\"', 'opens a " quote that does not close'),
+    ("it's", "holds a quote character inside an unquoted value"),
+    ("HIGH {", "braces do not pair up"),
+    ("HIGH }", "braces do not pair up"),
+    ("%{user", "braces do not pair up"),
+    ("a\x00b", "control character(s) NUL"),
+    ("a\tb", "control character(s) TAB"),
+])
+def test_values_dovecot_would_misread(value, problem):
+    assert problem in _dovecot.value_problem(value)
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(f"extra: ssl_options = {value!r} cannot be written as a Dovecot setting")):
+        _dovecot.validate_request(request(extra=(("ssl_options", value),)), _dovecot.NAMES_24)
+
+
+@pytest.mark.parametrize("value", ["no_compression", "$mail_plugins quota", "%{user | lower}", '"a # b"', '"say \\"hi\\""', "", "<x>"])
+def test_values_dovecot_reads_as_written(value):
+    assert _dovecot.value_problem(value) is None
+
+
+@pytest.mark.parametrize(("names", "setting", "option"), [
+    (_dovecot.NAMES_23, "ssl_dh", "dh_path"), (_dovecot.NAMES_24, "ssl_server_dh_file", "dh_path"),
+    (_dovecot.NAMES_23, "ssl_ca", "client_ca"), (_dovecot.NAMES_24, "ssl_server_ca_file", "client_ca"),
+    (_dovecot.NAMES_24, "auth_ssl_require_client_cert", "client_ca.require_cert"), (_dovecot.NAMES_23, "ssl", "ssl"),
+    (_dovecot.NAMES_24, "ssl_cipher_list", "profile"),
+])
+def test_modelled_settings_only_through_their_option(names, setting, option):
+    """Not only the settings this request writes: a DH or CA file given through extra would skip its content check."""
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(f"extra: {setting} is set by this module from its option {option}")):
+        _dovecot.validate_request(request(extra=((setting, "/etc/shadow"),)), names)
+
+
+def test_file_settings_in_extra(tmp_path, pki):
+    with pytest.raises(_dovecot.DovecotError, match="is not a file path Dovecot can be given"):
+        _dovecot.validate_request(request(extra=(("ssl_client_ca_dir", "/etc/ssl/my certs"),)), _dovecot.NAMES_24)
+    with pytest.raises(_dovecot.DovecotError, match="is not a file path Dovecot can be given"):
+        _dovecot.validate_request(request(extra=(("ssl_client_cert", "<relative.pem"),)), _dovecot.NAMES_23)
+    not_ca = pki.write("leaf.pem", pki.cert("leaf.example", pki.key()))
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(f"extra: ssl_client_ca_file: certificate 1 in {not_ca}")):
+        _dovecot.validate_request(request(extra=(("ssl_client_ca_file", not_ca),)), _dovecot.NAMES_24)
+    root = pki.write("root.pem", pki.cert("Root", pki.key("root"), ca=True))
+    _dovecot.validate_request(request(extra=(("ssl_client_ca_file", root),)), _dovecot.NAMES_24)
+
+
+def test_dh_and_ca_files_must_hold_what_the_option_means(tmp_path, pki):
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$y$secret-hash:19000:0:99999:7:::\n")
+    with pytest.raises(_dovecot.DovecotError) as caught:
+        _dovecot.check_file_contents(request(dh_path=str(shadow)))
+    assert str(caught.value).startswith(f"dh_path: {shadow} is not a file of PEM Diffie-Hellman parameters")
+    assert "secret-hash" not in str(caught.value)
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(f"client_ca.path: {shadow} is not a file of PEM CA certificates and their CRLs")):
+        _dovecot.check_file_contents(request(client_ca=_dovecot.ClientCA(path=str(shadow))))
+    root = pki.write("root.pem", pki.cert("Root", pki.key("root"), ca=True))
+    _dovecot.check_file_contents(request(client_ca=_dovecot.ClientCA(path=root, require_crl=False)))
+    _dovecot.check_file_contents(request(dh_path=str(tmp_path / "missing.pem")))  # missing: the caller decides
+
+
+@pytest.mark.parametrize("names", [_dovecot.NAMES_23, _dovecot.NAMES_24])
+def test_the_postfix_listener_is_rendered_the_same_for_both_series(names):
+    text = _dovecot.render_dropin(request(postfix_auth_path="/var/spool/postfix/private/auth"), names)
+    assert text.endswith("\n# Postfix authenticates submission clients (SMTP AUTH on 587 and 465) here (option postfix_auth).\n"
+                         "service auth {\n  unix_listener /var/spool/postfix/private/auth {\n    mode = 0660\n    user = postfix\n"
+                         "    group = postfix\n  }\n}\n")
+    assert "service auth" not in _dovecot.render_dropin(request(), names)
+    with pytest.raises(_dovecot.DovecotError, match="postfix_auth_path '/var/spool/postfix/private/a uth' cannot be written"):
+        _dovecot.validate_request(request(postfix_auth_path="/var/spool/postfix/private/a uth"), names)
+
+
+def test_resolve_postfix_auth(tmp_path, monkeypatch):
+    socket_path = str(tmp_path / "private" / "auth")
+    users = set()
+
+    def getpwnam(name):
+        if name not in users:
+            raise KeyError(name)
+        return None
+
+    monkeypatch.setattr(_dovecot.pwd, "getpwnam", getpwnam)
+    assert _dovecot.resolve_postfix_auth("auto", socket_path) is None
+    with pytest.raises(_dovecot.DovecotError, match=re.escape(f"postfix_auth=present, but the user postfix and the directory {tmp_path}/private "
+                                                              "does not exist (is Postfix installed here?)")):
+        _dovecot.resolve_postfix_auth("present", socket_path)
+    users.add("postfix")
+    (tmp_path / "private").mkdir()
+    assert _dovecot.resolve_postfix_auth("auto", socket_path) == socket_path
+    assert _dovecot.resolve_postfix_auth("present", socket_path) == socket_path
+    assert _dovecot.resolve_postfix_auth("absent", socket_path) is None

@@ -120,7 +120,11 @@ def server_context(certfile, keyfile, *, low="TLSv1.2", high="TLSv1.3") -> ssl.S
 class FakeMailServer:
     """One protocol on one port; every connection handled in its own thread."""
 
-    def __init__(self, protocol, context, *, starttls=True, auth_before=False, silent=False, inject=False):
+    def __init__(self, protocol, context, *, starttls=True, auth_before=False, silent=False, inject=False, auth_after=True,
+                 die_on_tls_ehlo=False):
+        self.auth_after = auth_after
+        # Postfix with SASL on and no SASL backend: smtpd exits on the first EHLO inside TLS.
+        self.die_on_tls_ehlo = die_on_tls_ehlo
         self.protocol = protocol
         self.context = context
         self.offer_starttls = starttls
@@ -179,10 +183,12 @@ class FakeMailServer:
             words = self._line(conn).split()
             verb = words[0].upper() if words else ""
             if verb == "EHLO":
+                if tls and self.die_on_tls_ehlo:
+                    return
                 lines = ["fake.example.test"]
                 if self.offer_starttls and not tls:
                     lines.append("STARTTLS")
-                if tls or self.auth_before:
+                if (tls and self.auth_after) or self.auth_before:
                     lines.append("AUTH PLAIN LOGIN")
                 lines.append("8BITMIME")
                 text = "".join(f"250-{line}\r\n" for line in lines[:-1]) + f"250 {lines[-1]}\r\n"
@@ -586,6 +592,50 @@ def test_bad_endpoints(items, message):
 ])
 def test_fingerprint_formats(value):
     assert _probe.normalize_fingerprint(value) == "abcd" * 16
+
+
+# ------------------------------------------------------------------------------------------------
+# Submission: AUTH after TLS is part of the service
+# ------------------------------------------------------------------------------------------------
+def submission_endpoint(server, *, submission=True):
+    return [_probe.Endpoint("127.0.0.1", server.port, server.protocol, "mail.example.test", submission=submission)]
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "smtps"])
+def test_submission_without_auth_after_tls_fails(serve, pki, protocol):
+    server = serve(protocol, auth_after=False)
+    [report] = check(submission_endpoint(server), pki=pki)
+    assert report.submission is True and report.auth_after_tls == [] and report.after_tls_error is None
+    assert report.failures == ["submission port offers no AUTH mechanism after TLS, so mail clients cannot log in "
+                               "(enable SASL with a working backend, such as Dovecot's auth socket)"]
+    # The same port as an MX (not submission), or with the check off, is fine.
+    assert check(submission_endpoint(server, submission=False), pki=pki)[0].failures == []
+    assert check(submission_endpoint(server), pki=pki, require_submission_auth=False)[0].failures == []
+
+
+@pytest.mark.parametrize("protocol", ["smtp", "smtps"])
+def test_submission_that_drops_the_connection_after_ehlo_inside_tls_fails(serve, pki, protocol):
+    server = serve(protocol, die_on_tls_ehlo=True)
+    [report] = check(submission_endpoint(server), pki=pki)
+    assert report.tls_version == "TLSv1.3" and report.auth_after_tls is None
+    assert report.after_tls_error
+    assert len(report.failures) == 1
+    assert report.failures[0].startswith("submission port: the server dropped the dialogue after EHLO inside TLS (")
+    assert "no SASL authentication mechanisms" in report.failures[0]
+    assert _probe.summary_line(report).startswith("FAIL ")
+
+
+def test_submission_ports_are_known_and_can_be_marked():
+    endpoints = _probe.build_endpoints(endpoints=[{"port": 2587, "protocol": "smtp", "submission": True},
+                                                  {"port": 587, "host": "h", "submission": False}, {"port": 25, "host": "h"}],
+                                       all_ports=True, host="127.0.0.1", server_name=None)
+    assert {e.label: e.submission for e in endpoints} == {
+        "127.0.0.1:25/smtp": False, "127.0.0.1:587/smtp": True, "127.0.0.1:465/smtps": True, "127.0.0.1:143/imap": False,
+        "127.0.0.1:993/imaps": False, "127.0.0.1:110/pop3": False, "127.0.0.1:995/pop3s": False,
+        "127.0.0.1:2587/smtp": True, "h:587/smtp": False, "h:25/smtp": False,
+    }
+    with pytest.raises(_probe.ProbeError, match="endpoints\\[1\\]: submission=true needs protocol smtp or smtps"):
+        _probe.build_endpoints(endpoints=[{"port": 993, "submission": True}], all_ports=False, host="h", server_name=None)
 
 
 def test_bad_fingerprint():

@@ -26,7 +26,8 @@ KNOWN = {
     "ssl_prefer_server_ciphers", "ssl_curve_list", "disable_plaintext_auth", "ssl_dh", "ssl_ca", "ssl_options",
     "ssl_server_cert_file", "ssl_server_key_file", "ssl_server_alt_cert_file", "ssl_server_alt_key_file",
     "ssl_server_prefer_ciphers", "auth_allow_cleartext", "ssl_server_dh_file", "ssl_client_ca_dir",
-    "dovecot_config_version", "dovecot_storage_version", "protocols", "ssl_server_key_password",
+    "dovecot_config_version", "dovecot_storage_version", "protocols", "ssl_server_key_password", "mode", "user", "group",
+    "ssl_client_ca_file",
 }
 
 
@@ -86,6 +87,24 @@ class FakeDovecot:
             else:
                 out.append(f"{name} = {value}")
         return "\n".join(out) + "\n"
+
+
+@pytest.fixture(autouse=True)
+def postfix_user(monkeypatch):
+    """Whether this fake host has Postfix's user (postfix_auth=auto looks), whatever the test machine has:
+    ``postfix_user.add("postfix")`` gives it one."""
+    users: set[str] = set()
+    real = _dovecot.pwd.getpwnam
+
+    def getpwnam(name):
+        if name == "postfix":
+            if name not in users:
+                raise KeyError(name)
+            return real("root")
+        return real(name)
+
+    monkeypatch.setattr(_dovecot.pwd, "getpwnam", getpwnam)
+    return users
 
 
 @pytest.fixture
@@ -394,3 +413,66 @@ def test_reload_flag_is_raised_before_a_file_changes_and_reported(run_module, tr
     assert applied["reload_flag"] == flag
     layout = run_module(dovecot_tls.main, dict(tree.args, pending_reload=True), check_mode=True)
     assert layout["reload_flag"] == _layout.reload_flag("dovecot")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 22: the listener for Postfix's SASL, files of the wrong kind, values Dovecot would misread
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("series", ["2.3", "2.4"])
+def test_postfix_auth_listener(run_module, tree, dovecot, postfix_user, tmp_path, series):
+    dovecot(series)
+    socket_path = str(tmp_path / "spool" / "private" / "auth")
+    args = {**tree.args, "postfix_auth_path": socket_path}
+    # auto: no Postfix on this host (no postfix user, no queue directory): no listener.
+    result = run_module(dovecot_tls.main, args)
+    assert result["postfix_auth"] is None and "service auth" not in open(tree.dropin).read()
+    # present without Postfix: refused, nothing written.
+    before = tree.snapshot()
+    refused = run_module(dovecot_tls.main, {**args, "postfix_auth": "present"})
+    assert refused["failed"] and "postfix_auth=present, but the user postfix and the directory" in refused["msg"]
+    assert tree.snapshot() == before
+    # Postfix installed: auto adds the listener, the same text for 2.3 and 2.4; then nothing changes.
+    postfix_user.add("postfix")
+    os.makedirs(os.path.dirname(socket_path))
+    added = run_module(dovecot_tls.main, args, diff=True)
+    assert added["changed"] and added["postfix_auth"] == socket_path
+    assert f"service auth {{\n  unix_listener {socket_path} {{\n    mode = 0660\n    user = postfix\n    group = postfix\n  }}\n}}\n" \
+        in open(tree.dropin).read()
+    assert run_module(dovecot_tls.main, args)["changed"] is False
+    removed = run_module(dovecot_tls.main, {**args, "postfix_auth": "absent"})
+    assert removed["changed"] and removed["postfix_auth"] is None and "service auth" not in open(tree.dropin).read()
+
+
+def shadow_like(tmp_path) -> str:
+    path = tmp_path / "shadow"
+    path.write_text("root:$y$j9T$secret-hash:19000:0:99999:7:::\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda a, shadow, leaf: {**a, "dh_path": shadow}, "dh_path: {shadow} is not a file of PEM Diffie-Hellman parameters"),
+    (lambda a, shadow, leaf: {**a, "client_ca": {"path": shadow}}, "client_ca.path: {shadow} is not a file of PEM CA certificates"),
+    (lambda a, shadow, leaf: {**a, "client_ca": {"path": leaf, "require_crl": False}}, "is not a CA certificate"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_server_dh_file": shadow}}, "extra: ssl_server_dh_file is set by this module from its option dh_path"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_client_ca_file": leaf}}, "extra: ssl_client_ca_file: certificate 1 in"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_options": "no_compression\\"}},
+     "extra: ssl_options = 'no_compression\\\\' cannot be written as a Dovecot setting: it ends in a backslash"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_options": "no_compression # x"}}, "holds '#', which starts a comment"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_options": '"no_compression'}}, "quote that does not close"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_options": "no_compression {"}}, "braces do not pair up"),
+    (lambda a, shadow, leaf: {**a, "extra": {"ssl_options\n": "x"}}, "extra key: 'ssl_options\\n' contains the control character(s) LF"),
+    (lambda a, shadow, leaf: {**a, "cert_path": a["cert_path"] + "\x00"}, "cert_path: '"),
+    (lambda a, shadow, leaf: {**a, "local_names": [{**a["local_names"][0], "name": "imap.example.org\r\nssl = no"}]},
+     "local_names[1].name: 'imap.example.org\\r\\nssl = no' contains the control character(s) CR, LF"),
+])
+def test_values_that_would_reach_the_dropin_wrongly_are_refused(run_module, tree, dovecot, pki, tmp_path, change, message):
+    dovecot("2.4")
+    run_module(dovecot_tls.main, tree.args)
+    shadow = shadow_like(tmp_path)
+    leaf = pki.write("leaf-only.pem", pki.cert("leaf.example", pki.key("leaf-only")))
+    before = tree.snapshot()
+    result = run_module(dovecot_tls.main, change(tree.args, shadow, leaf))
+    assert result.get("failed"), result
+    assert message.format(shadow=shadow) in result["msg"], result["msg"]
+    assert "secret-hash" not in result.text
+    assert tree.snapshot() == before

@@ -135,6 +135,22 @@ def test_check_mode_runs_the_same_checks(run_module, imaps, tmp_path):
     ({"all_ports": True, "timeout": 0}, "timeout must be a positive number of seconds"),
     ({"all_ports": True, "workers": 0}, "workers must be 1 or more"),
     ({"all_ports": True, "ca_path": "/nonexistent/ca.pem"}, "cannot load trust anchors from /nonexistent/ca.pem"),
+    # Control characters never reach a protocol line (the CR/LF case once ran an injected SMTP command).
+    ({"all_ports": True, "ehlo_name": "client.example\r\nMAIL FROM:<x@example.org>"},
+     "ehlo_name: 'client.example\\r\\nMAIL FROM:<x@example.org>' contains the control character(s) CR, LF; no control characters"),
+    ({"all_ports": True, "host": "127.0.0.1\x00"}, "host: '127.0.0.1\\x00' contains the control character(s) NUL"),
+    ({"endpoints": [{"port": 25, "server_name": "mail\u2028example.org"}]},
+     "endpoints[1].server_name: 'mail\\u2028example.org' contains the control character(s) LINE SEPARATOR"),
+    ({"all_ports": True, "ehlo_name": "-v"}, "ehlo_name: '-v' is not an EHLO name; give a domain"),
+    ({"all_ports": True, "ehlo_name": "[300.1.1.1]"}, "ehlo_name: '[300.1.1.1]' is not an EHLO name"),
+    ({"all_ports": True, "host": "mail example.org"}, "host: 'mail example.org' is neither a DNS name nor an IP address"),
+    ({"all_ports": True, "source_address": "localhost"}, "source_address: 'localhost' is not an IP address"),
+    ({"all_ports": True, "required_names": ["mail.example.org", "*.*.example.org"]},
+     "required_names[2]: '*.*.example.org' is neither a DNS name (a wildcard only as '*.' in front) nor an IP address"),
+    ({"all_ports": True, "expected_certificate_path": ["relative/cert.pem"]},
+     "expected_certificate_path[1]: 'relative/cert.pem' is not an absolute path"),
+    ({"endpoints": [{"port": 993, "submission": True}]}, "endpoints[1]: submission=true needs protocol smtp or smtps"),
+    ({"all_ports": True, "min_days_remaining": -1}, "min_days_remaining: -1 is below the minimum 0"),
 ])
 def test_bad_options_fail_before_connecting(run_module, args, message):
     result = run_module(mail_tls_verify.main, args)

@@ -11,9 +11,10 @@ import pytest
 import yaml
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _layout
+from ansible_collections.postmaster.tls.plugins.module_utils import _layout, _sasl
 from ansible_collections.postmaster.tls.plugins.modules import postfix_tls
 from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakePostfix, combined
+from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import cyrus_installed  # noqa: F401 pylint: disable=unused-import
 
 
 @pytest.fixture
@@ -130,9 +131,9 @@ def test_missing_postfix_is_predicted_in_check_mode_and_fails_for_real(fake, tmp
 
 
 def test_warnings_reach_the_user(fake, tmp_path, pki, run_module, monkeypatch):
-    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    monkeypatch.setattr(_sasl, "cyrus_plugins", lambda: [])
     result = run_module(postfix_tls.main, args(fake, tmp_path), check_mode=True)
-    assert any("no Cyrus PLAIN/LOGIN mechanism" in w for w in result["warnings"])
+    assert any("no Cyrus PLAIN or LOGIN mechanism is installed" in w for w in result["warnings"])
 
 
 def test_reload_flag_is_raised_before_main_cf_changes_and_reported(fake, tmp_path, pki, run_module):
