@@ -197,6 +197,18 @@ def plan_directory(path: str, *, mode: int, owner: str | int | None = None, grou
     return missing, not missing and attributes_differ(path, mode=mode, owner=owner, group=group)
 
 
+def denied(path: str, exc: OSError) -> str:
+    """Permission denied, said as what it means: this user may not write (or look) there; the fix is become."""
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # pragma: no cover - a uid without a passwd entry
+        user = f"uid {os.geteuid()}"
+    return (f"the user {user} may not create {path}: it cannot write in (or look into) {os.path.dirname(path) or '.'} "
+            f"({exc.strerror}); run the task with become (become: true), as the postmaster.tls roles need")
+
+
 def make_directory(path: str, *, mode: int, owner: str | int | None = None, group: str | int | None = None) -> list[str]:
     """Make ``path`` a directory with ``mode``/``owner``/``group``; every missing level gets the same ones
     (as ansible.builtin.file state=directory does). Returns the directories created or corrected."""
@@ -206,6 +218,8 @@ def make_directory(path: str, *, mode: int, owner: str | int | None = None, grou
             os.mkdir(directory, 0o700)  # private until its attributes are set
         except FileExistsError:
             pass  # made by someone else meanwhile: its attributes are set below like ours
+        except PermissionError as exc:
+            raise FileIOError(denied(directory, exc)) from exc
         except OSError as exc:
             raise FileIOError(f"cannot create the directory {directory}: {exc.strerror}") from exc
         apply_attributes(directory, mode=mode, owner=owner, group=group)

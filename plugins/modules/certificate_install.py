@@ -206,6 +206,14 @@ options:
     type: list
     elements: path
     default: []
+  reload_services:
+    description:
+      - Services (such as V(postfix) and V(dovecot)) whose flag in the collection's one place for them
+        (C(/run/postmaster-tls/<service>.reload)) is raised like those of O(reload_flags) - the flags that
+        M(postmaster.tls.postfix_tls) and M(postmaster.tls.dovecot_tls) watch by default.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: postmaster.tls.certificate
     description: Issue the certificate (self-signed or from a local CA).
@@ -408,7 +416,7 @@ backup_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _chain, _crypto, _fileio, _layout
 
 # What an item of batch may set for itself; every other option is the module's.
 BATCH_OPTIONS = ("dest", "privatekey_path", "certificate_path", "certificate_content", "chain_paths", "chain_content",
@@ -435,6 +443,7 @@ def argument_spec() -> dict:
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
+        "reload_services": {"type": "list", "elements": "str", "default": []},
         "batch": {"type": "list", "elements": "dict", "options": {
             "dest": {"type": "path", "required": True},
             "privatekey_path": {"type": "path", "required": True},
@@ -470,6 +479,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    try:
+        services = [_layout.check_service(name, option="reload_services") for name in module.params["reload_services"]]
+    except _layout.LayoutError as exc:
+        module.fail_json(msg=str(exc))
+    module.params["reload_flags"] = list(module.params["reload_flags"]) + [_layout.reload_flag(name) for name in services]
     if module.params["batch"] is not None:
         install_batch(module)
     if not (module.params["certificate_path"] or module.params["certificate_content"]):

@@ -200,13 +200,14 @@ options:
     default: false
   reload_flag:
     description:
-      - A flag file that says Dovecot must reload, for example V(/run/postmaster-tls/dovecot.reload) (the dovecot
-        role's default). The module creates it (and its directory, mode 0700) before it changes a Dovecot
-        configuration file, and reports whether it exists as RV(reload_pending). The dovecot role reloads while it exists
-        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
-        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
-        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
+      - A flag file that says Dovecot must reload. The module creates it (and its directory, mode 0700) before it changes a
+        Dovecot configuration file, and reports whether it exists as RV(reload_pending). The dovecot role reloads while it
+        exists and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
+        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag for new
+        certificate files (its O(postmaster.tls.certificate_install#module:reload_services)).
+      - The default is the collection's one flag for Dovecot; V("") raises no flag.
     type: path
+    default: /run/postmaster-tls/dovecot.reload
 seealso:
   - module: postmaster.tls.certificate_install
     description: Install the certificate and key files this module points Dovecot at.
@@ -368,6 +369,20 @@ reload_pending:
   returned: success
   type: bool
   sample: false
+reload_flag:
+  description: The flag file of O(reload_flag), for the handler that removes it after the reload; V(null) without one.
+  returned: success, except in check mode when Dovecot is not installed yet
+  type: str
+  sample: /run/postmaster-tls/dovecot.reload
+check_command:
+  description:
+    - The command that checks the live configuration before a reload (C(doveconf -c CONFIG_PATH -x -h ssl), which opens every
+      file the configuration names), with C(doveconf) by the path this module found - the role's C(Check dovecot) handler
+      runs it, whatever the PATH of the become method.
+  returned: success, except in check mode when Dovecot is not installed yet
+  type: list
+  elements: str
+  sample: [/usr/bin/doveconf, -c, /etc/dovecot/dovecot.conf, -x, -h, ssl]
 running:
   description:
     - Whether the Dovecot master was running when the module finished (its C(master.pid) under C(base_dir) names a
@@ -410,7 +425,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _dovecot, _fileio, _layout, _profiles
 
 
 def argument_spec() -> dict:
@@ -449,7 +464,7 @@ def argument_spec() -> dict:
         "key_group": {"type": "str", "default": "ssl-cert", "no_log": False},
         "key_permissions": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "backup": {"type": "bool", "default": False},
-        "reload_flag": {"type": "path"},
+        "reload_flag": {"type": "path", "default": _layout.reload_flag("dovecot")},
     }
 
 
@@ -505,6 +520,7 @@ def main() -> None:
     )
     _crypto.require_cryptography(module)
     params = module.params
+    params["reload_flag"] = params["reload_flag"] or None
     host = ModuleHost(module)
     dovecot_bin = module.get_bin_path("dovecot")
     doveconf_bin = module.get_bin_path("doveconf")
@@ -554,6 +570,9 @@ def main() -> None:
         "changed_files": [change.path for change in outcome.changes],
         "running": _dovecot.master_running(host, doveconf_bin, params["config_path"]),
         "reload_pending": _fileio.reload_pending(params["reload_flag"], check_mode=module.check_mode, changed=outcome.changed),
+        "reload_flag": params["reload_flag"],
+        # -x opens every file the configuration names; -h ssl prints one harmless value instead of their contents.
+        "check_command": [doveconf_bin, "-c", params["config_path"], "-x", "-h", "ssl"],
     }
     if outcome.backup_files:
         result["backup_files"] = outcome.backup_files

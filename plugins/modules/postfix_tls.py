@@ -225,13 +225,14 @@ options:
     default: false
   reload_flag:
     description:
-      - A flag file that says Postfix must reload, for example V(/run/postmaster-tls/postfix.reload) (the postfix
-        role's default). The module creates it (and its directory, mode 0700) before it changes C(main.cf) or
-        C(master.cf), and reports whether it exists as RV(reload_pending). The postfix role reloads while it exists
-        and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
-        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag
-        for new certificate files (its O(postmaster.tls.certificate_install#module:reload_flags)).
+      - A flag file that says Postfix must reload. The module creates it (and its directory, mode 0700) before it changes
+        C(main.cf) or C(master.cf), and reports whether it exists as RV(reload_pending). The postfix role reloads while it
+        exists and its handler removes it only after a successful reload, so a run that stops in between (a failed check,
+        a killed run) is still reloaded by the next one. M(postmaster.tls.certificate_install) raises the same flag for new
+        certificate files (its O(postmaster.tls.certificate_install#module:reload_services)).
+      - The default is the collection's one flag for Postfix; V("") raises no flag.
     type: path
+    default: /run/postmaster-tls/postfix.reload
 notes:
   - Needs C(postconf), C(postfix) and (for SNI) C(postmap) on the managed host, and Python's C(cryptography)
     to check the chain files.
@@ -424,6 +425,20 @@ reload_pending:
   returned: success
   type: bool
   sample: false
+reload_flag:
+  description: The flag file of O(reload_flag), for the handler that removes it after the reload; V(null) without one.
+  returned: success
+  type: str
+  sample: /run/postmaster-tls/postfix.reload
+check_command:
+  description:
+    - The command that checks the live configuration before a reload (C(postfix -c CONFIG_DIR check), under C(script)
+      when the host has it, so that Postfix prints its reason), with every program by the path this module found - the
+      role's C(Check postfix) handler runs it, whatever the PATH of the become method.
+  returned: success
+  type: list
+  elements: str
+  sample: [/usr/bin/script, -qec, /usr/sbin/postfix -c /etc/postfix check, /dev/null]
 running:
   description:
     - Whether Postfix (the master of O(config_dir)) was running when the module finished, from C(postfix status);
@@ -461,11 +476,12 @@ stderr:
   sample: "postfix: fatal: /etc/postfix/main.cf, line 12: missing '=' after attribute name"
 """
 
+import shlex
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _postfix, _profiles
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout, _postfix, _profiles
 
 PROTOCOLS = list(_profiles.PROTOCOL_ORDER)
 SERVICE_STATES = ["present", "absent", "unmanaged"]
@@ -492,7 +508,7 @@ def argument_spec() -> dict:
         session_cache=dict(type="bool", default=True),
         extra=dict(type="dict", default={}),
         backup=dict(type="bool", default=False),
-        reload_flag=dict(type="path"),
+        reload_flag=dict(type="path", default=_layout.reload_flag("postfix")),
     )
 
 
@@ -504,8 +520,16 @@ def needs_cryptography(request: _postfix.Request) -> bool:
     return bool(request.chain_files or request.sni_maps or "smtpd_tls_chain_files" in request.extra)
 
 
+def check_command(tools: _postfix.Tools, config_dir: str) -> list[str]:
+    """What the role's handler runs before a reload: without a terminal Postfix gives the reason of a failed check
+    to syslog only, so under script(1) when there is one."""
+    command = [str(tools.postfix), "-c", config_dir, "check"]
+    return [tools.script, "-qec", shlex.join(command), "/dev/null"] if tools.script else command
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module.params["reload_flag"] = module.params["reload_flag"] or None
     request = build_request(module.params)
     if needs_cryptography(request):
         _crypto.require_cryptography(module)
@@ -545,6 +569,8 @@ def main() -> None:
     result = outcome.result()
     result["running"] = tools.running(request.config_dir)
     result["reload_pending"] = _fileio.reload_pending(request.reload_flag, check_mode=module.check_mode, changed=outcome.changed)
+    result["reload_flag"] = request.reload_flag
+    result["check_command"] = check_command(tools, request.config_dir)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

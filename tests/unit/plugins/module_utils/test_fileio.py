@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 
 import pytest
@@ -117,3 +118,21 @@ def test_make_directory_corrects_only_the_target_and_refuses_a_file_in_the_path(
     (tmp_path / "file").write_text("x")
     with pytest.raises(_fileio.FileIOError, match="is not a directory"):
         _fileio.plan_directory(str(tmp_path / "file" / "sub"), mode=0o700)
+
+
+def test_a_directory_this_user_may_not_create_says_so_and_names_become(tmp_path, monkeypatch):
+    """Without become, an unprivileged user cannot look into a 0750 root directory, so a directory that exists
+    looks missing: the message says that the user cannot write (or look) there, not that creating failed."""
+    target = tmp_path / "postmaster-tls" / "mail.example.org"
+
+    def refuse(path, mode=0o777):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_fileio.os, "mkdir", refuse)
+    with pytest.raises(_fileio.FileIOError) as caught:
+        _fileio.make_directory(str(target), mode=0o750)
+    message = str(caught.value)
+    assert message.startswith(f"the user {pwd.getpwuid(os.geteuid()).pw_name} may not create {tmp_path / 'postmaster-tls'}: "
+                              f"it cannot write in (or look into) {tmp_path} (Permission denied)")
+    assert message.endswith("run the task with become (become: true), as the postmaster.tls roles need")
+    assert not (tmp_path / "postmaster-tls").exists()

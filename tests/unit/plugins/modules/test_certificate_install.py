@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _layout
 from ansible_collections.postmaster.tls.plugins.modules import certificate_install
 
 NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "combined.pem")
@@ -203,6 +203,20 @@ def test_reload_flags_are_raised_before_a_change_and_only_then(run_module, setup
     # A refused install raises nothing: there is nothing new to load.
     refused = run_module(certificate_install.main, _args(setup, reload_flags=flags, required_names=["a.b.example.org"]))
     assert refused["failed"] and not any(os.path.exists(flag) for flag in flags)
+
+
+def test_reload_services_raise_the_layout_flags(run_module, setup, tmp_path, monkeypatch):
+    """The certificate role names services, never flag paths: the module takes them from the one layout."""
+    monkeypatch.setattr(_layout, "RELOAD_FLAG_DIR", str(tmp_path / "run"))
+    applied = run_module(certificate_install.main, _args(setup, reload_services=["postfix", "dovecot"]))
+    assert applied["changed"]
+    assert sorted(os.listdir(tmp_path / "run")) == ["dovecot.reload", "postfix.reload"]
+
+
+def test_a_reload_service_that_cannot_name_a_flag_is_refused_before_anything_is_written(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, reload_services=["../../etc/x"]))
+    assert result["failed"] and result["msg"].startswith("reload_services: '../../etc/x' is not a service name")
+    assert not os.path.exists(setup["paths"]["dest"])
 
 
 def _anchor_args(setup, pki, anchors_dest, **extra):

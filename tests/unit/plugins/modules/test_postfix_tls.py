@@ -39,7 +39,8 @@ def fake(tmp_path, monkeypatch):
 
 
 def args(fake, tmp_path, **extra):
-    return {"config_dir": fake.config_dir, "_ansible_remote_tmp": str(tmp_path / "remote-tmp"), **extra}
+    # The default reload flag is under /run on this machine; the tests that need one give their own.
+    return {"config_dir": fake.config_dir, "_ansible_remote_tmp": str(tmp_path / "remote-tmp"), "reload_flag": "", **extra}
 
 
 def test_documentation_matches_the_argument_spec():
@@ -142,3 +143,8 @@ def test_reload_flag_is_raised_before_main_cf_changes_and_reported(fake, tmp_pat
     assert not pending["changed"] and pending["reload_pending"] is True
     os.unlink(flag)  # the role's handler, after a successful reload
     assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))["reload_pending"] is False
+    # What the role's handlers use: the flag to remove, and the check with the binaries the module found.
+    assert applied["reload_flag"] == flag
+    assert applied["check_command"] == ["/usr/bin/script", "-qec", f"/usr/sbin/postfix -c {fake.config_dir} check", "/dev/null"]
+    unflagged = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain))  # reload_flag "" raises none
+    assert unflagged["reload_flag"] is None and unflagged["reload_pending"] is False
