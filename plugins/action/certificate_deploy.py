@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -309,6 +310,9 @@ class ActionModule(ActionBase):
         result.update({RESULT_KEYS[key]: value for key, value in facts.items()})
         if self._warnings:
             result["warnings"] = self._warnings
+        if C.config.get_config_value("INJECT_INVOCATION", variables=task_vars):
+            # The action's own arguments (none is secret), as a module's result carries its own.
+            result["invocation"] = {"module_args": args}
         if self._diffs and self._task.diff:
             result["diff"] = self._diffs
         self._publish(result, facts)

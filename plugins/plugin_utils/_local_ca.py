@@ -26,7 +26,7 @@ import os
 import tempfile
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _keys
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
@@ -74,12 +74,9 @@ def _write(path: str, data: bytes, *, mode: int) -> None:
 
 def _read(path: str) -> bytes | None:
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise LocalCAError(f"cannot read {path} on the controller: {exc.strerror}") from None
+        return _fileio.read_bytes(path)
+    except _fileio.FileIOError as exc:
+        raise LocalCAError(f"{exc} (on the controller)") from None
 
 
 def issued_name(host: str, name: str, key_type: str) -> str:

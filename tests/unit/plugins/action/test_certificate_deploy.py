@@ -250,6 +250,15 @@ def test_the_local_ca_refusing_fails_the_task_and_installs_nothing(run, host, tm
     assert host.names() == ["private_key", "csr"]
 
 
+def test_the_invocation_is_in_the_result_when_asked_for(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_INJECT_INVOCATION", "true")
+    result = run(base_args(tmp_path, key_types=["rsa"]))
+    assert result["invocation"]["module_args"]["names"] == ["mail.example.org", "smtp.example.org"]
+    assert result["invocation"]["module_args"]["base_dir"] == "/etc/postmaster-tls"
+    monkeypatch.setenv("ANSIBLE_INJECT_INVOCATION", "false")
+    assert "invocation" not in run(base_args(tmp_path, key_types=["rsa"]))
+
+
 def test_unknown_options_are_refused(run, tmp_path):
     with pytest.raises(AnsibleActionFail, match="Invalid options .*: bogus"):
         run(base_args(tmp_path, bogus=1))
