@@ -11,6 +11,7 @@ run costs one task entry instead of twenty and no Jinja. Paths come from module_
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 from ansible import constants as C
@@ -127,13 +128,12 @@ class ActionModule(ActionBase):
         return files
 
     # -- steps ------------------------------------------------------------------------------------
-    def _key_directories(self, task_vars: dict[str, t.Any]) -> None:
+    def _key_directories(self, kinds: list[_layout.KeyPaths], task_vars: dict[str, t.Any]) -> None:
         """With a key group every level above the key directories must let the group walk down to the keys."""
         group = self._args["key_group"]
         if not group:
             return
-        base = self._args["base_dir"]
-        for path in (base, f"{base}/{self._args['name']}"):
+        for path in (self._args["base_dir"], os.path.dirname(kinds[0].directory)):
             self._module("key directories", "ansible.legacy.file",
                          {"path": path, "state": "directory", "owner": "root", "group": group, "mode": "0750"}, task_vars)
 
@@ -320,7 +320,7 @@ class ActionModule(ActionBase):
 
     def _deploy(self, kinds, task_vars) -> dict[str, t.Any]:
         args = self._args
-        self._key_directories(task_vars)
+        self._key_directories(kinds, task_vars)
         switched: list[_layout.KeyPaths] = []
         if args["rollover"] == "prepare":
             prepared = self._keys(kinds, task_vars, next_keys=True)
