@@ -73,10 +73,31 @@ class CallbackModule(CallbackBase):
         # task uuid -> profile record
         self._tasks: dict[str, dict] = {}
         self._order: list[str] = []
+        # Controller CPU (this process and every reaped child: workers and the docker clients they
+        # started) at the start of the task that runs now; charged to that task when the next starts.
+        self._cpu_mark = self._cpu_now()
+        self._cpu_task: str | None = None
+        self._cpu_before_first_task = 0.0
+
+    @staticmethod
+    def _cpu_now() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def _charge_cpu(self) -> None:
+        """Charge the controller CPU since the last mark to the task that was running."""
+        now = self._cpu_now()
+        spent, self._cpu_mark = now - self._cpu_mark, now
+        if self._cpu_task is None:
+            self._cpu_before_first_task += spent
+        else:
+            self._tasks[self._cpu_task]["cpu"] += spent
 
     # -- task boundaries ------------------------------------------------------------------------
     def _begin(self, task, *, handler: bool) -> None:
         uuid = task._uuid
+        self._charge_cpu()
+        self._cpu_task = uuid
         if uuid in self._tasks:  # the same task again (e.g. a handler for another play)
             self._tasks[uuid]["started"] = time.monotonic()
             return
@@ -88,6 +109,9 @@ class CallbackModule(CallbackBase):
             "remote": action not in CONTROLLER_ONLY_ACTIONS,
             "started": time.monotonic(),
             "seconds": 0.0,
+            # Controller CPU from this task's start to the next task's start (workers are reaped
+            # late, so a little of a task's CPU can land on the next one).
+            "cpu": 0.0,
             "module_calls": 0,
             "results": 0,
         }
@@ -141,12 +165,16 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("PM_BENCH_COUNT_FILE")
         if not path:
             return
+        self._charge_cpu()
         tasks = [
             {key: value for key, value in self._tasks[uuid].items() if key != "started"}
             for uuid in self._order
         ]
         data = {
             "seconds": time.monotonic() - self._start,
+            # Controller CPU before the first task (start-up, inventory, playbook parsing): the part
+            # of a run that does not grow with tasks or hosts.
+            "cpu_before_first_task": self._cpu_before_first_task,
             "hosts": dict(self._hosts),
             "tasks": tasks,
         }

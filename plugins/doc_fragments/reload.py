@@ -17,14 +17,8 @@ options:
         stops in between (a failed check, a killed run) is still reloaded by the next one.
         M(postmaster.tls.certificate_install) raises the same flag for new certificate files (its
         O(postmaster.tls.certificate_install#module:reload_services)).
-      - Give O(pending_reload=true) instead to use the collection's one place for the flag,
-        C(/run/postmaster-tls/<service>.reload).
-    type: path
-  pending_reload:
-    description:
-      - Keep the pending-reload flag at the collection's one place for it, C(/run/postmaster-tls/postfix.reload) or
-        C(/run/postmaster-tls/dovecot.reload), unless O(reload_flag) names another file.
+      - Unset, the collection's one place for the service's flag, C(/run/postmaster-tls/postfix.reload) or
+        C(/run/postmaster-tls/dovecot.reload) (the flags the roles' handlers remove); V("") raises no flag.
       - RV(reload_flag) returns the flag file in use, for the handler that removes it after a successful reload.
-    type: bool
-    default: false
+    type: path
 """

@@ -317,6 +317,18 @@ def plan_directory(path: str) -> list[str]:
     return missing
 
 
+def denied(path: str, exc: OSError) -> str:
+    """Permission denied, said as what it means: this user may not write (or look) there; the fix is become."""
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # pragma: no cover - a uid without a passwd entry
+        user = f"uid {os.geteuid()}"
+    return (f"the user {user} may not create {path}: it cannot write in (or look into) {os.path.dirname(path) or '.'} "
+            f"({exc.strerror}); run the task with become (become: true), as the postmaster.tls roles need")
+
+
 def make_directory(module: AnsibleModule, path: str, *, mode: int, owner: Owner = None, group: Owner = None) -> list[str]:
     """Make ``path`` a directory with ``mode``/``owner``/``group``; every missing level gets the same ones (as
     ansible.builtin.file state=directory does). Returns the directories created or corrected; in check mode,
@@ -330,6 +342,8 @@ def make_directory(module: AnsibleModule, path: str, *, mode: int, owner: Owner 
             os.mkdir(directory, 0o700)  # private until its attributes are set
         except FileExistsError:
             pass  # made by someone else meanwhile: its attributes are set below like ours
+        except PermissionError as exc:
+            raise FileIOError(denied(directory, exc)) from exc
         except OSError as exc:
             raise FileIOError(f"cannot create the directory {directory}: {exc.strerror}") from exc
         set_attributes(module, directory, mode=mode, owner=owner, group=group)

@@ -9,6 +9,7 @@ Layout under a base directory (default ``/etc/postmaster-tls``)::
     <base>/<name>/<key type>/privkey.pem       the served key (rsa, ecdsa)
     <base>/<name>/<key type>/privkey.next.pem  the next key during a rollover (prepare .. switch)
     <base>/<name>/<key type>/request.csr       the certificate signing request
+    <base>/<name>/<key type>/issued.pem        a self-signed certificate, as issued (before the install checks)
     <base>/<name>/<key type>/live/cert.pem     leaf
     <base>/<name>/<key type>/live/chain.pem    intermediates
     <base>/<name>/<key type>/live/fullchain.pem
@@ -23,6 +24,7 @@ so a second spelling of the layout cannot drift from this one.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 BASE_DIR = "/etc/postmaster-tls"
@@ -30,6 +32,7 @@ RELOAD_FLAG_DIR = "/run/postmaster-tls"
 KEY_TYPES: tuple[str, ...] = ("rsa", "ecdsa")
 LIVE_FILES: tuple[str, ...] = ("cert", "chain", "fullchain", "combined")
 SERVICES: tuple[str, ...] = ("postfix", "dovecot")
+_SERVICE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 
 
 class LayoutError(ValueError):
@@ -52,9 +55,24 @@ def check_key_type(key_type: str, *, option: str = "key_type") -> str:
     return key_type
 
 
-def reload_flag(service: str, *, flag_dir: str = RELOAD_FLAG_DIR) -> str:
-    """The pending-reload flag of ``service`` (postfix, dovecot, nginx, ...)."""
-    return os.path.join(flag_dir, f"{service}.reload")
+def check_service(service: str, *, option: str = "service") -> str:
+    """A service name that can name a flag file: letters, digits, '.', '_', '-', not starting with a dot."""
+    if not isinstance(service, str) or not _SERVICE.fullmatch(service):
+        raise LayoutError(f"{option}: {service!r} is not a service name (letters, digits, '.', '_' and '-', not starting "
+                          "with '.'); give one such as postfix or dovecot")
+    return service
+
+
+def reload_flag(service: str, *, flag_dir: str | None = None) -> str:
+    """The pending-reload flag of ``service`` (postfix, dovecot, nginx, ...), in RELOAD_FLAG_DIR unless told."""
+    return os.path.join(flag_dir or RELOAD_FLAG_DIR, f"{check_service(service)}.reload")
+
+
+def chosen_reload_flag(service: str, value: str | None) -> str | None:
+    """The flag a module raises for ``service``: the layout's when unset (None), none for "", else the file given."""
+    if value is None:
+        return reload_flag(service)
+    return value or None
 
 
 def ca_cert_path(base_dir: str = BASE_DIR) -> str:
@@ -80,6 +98,10 @@ class KeyPaths:
     @property
     def csr(self) -> str:
         return os.path.join(self.directory, "request.csr")
+
+    @property
+    def issued(self) -> str:
+        return os.path.join(self.directory, "issued.pem")
 
     @property
     def live_dir(self) -> str:
@@ -126,5 +148,5 @@ def live_certificates(base_dir: str = BASE_DIR) -> list[str]:
 
 __all__ = [
     "BASE_DIR", "RELOAD_FLAG_DIR", "KEY_TYPES", "LIVE_FILES", "SERVICES", "LayoutError", "KeyPaths",
-    "check_name", "check_key_type", "reload_flag", "ca_cert_path", "key_paths", "discover", "live_certificates",
+    "check_name", "check_key_type", "check_service", "reload_flag", "ca_cert_path", "key_paths", "discover", "live_certificates",
 ]

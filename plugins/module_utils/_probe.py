@@ -968,10 +968,9 @@ def client_facts() -> dict[str, t.Any]:
     }
 
 
-def load_expected_fingerprints(paths: list[str], *, check_mode: bool) -> tuple[set[str], list[str], list[str]]:
-    """Fingerprints of the first certificate of each file; (fingerprints, sources, warnings)."""
-    found: set[str] = set()
-    sources: list[str] = []
+def load_expected_fingerprints(paths: list[str], *, check_mode: bool) -> tuple[dict[str, str], list[str]]:
+    """The SHA-256 fingerprint (colon hex) of the first certificate of each file, by path; and warnings."""
+    found: dict[str, str] = {}
     notes: list[str] = []
     for path in paths:
         try:
@@ -989,9 +988,13 @@ def load_expected_fingerprints(paths: list[str], *, check_mode: bool) -> tuple[s
             cert = _crypto.load_certificate(data, source=path)
         except _crypto.PEMError as exc:
             raise ProbeError(str(exc)) from None
-        found.add(_crypto.cert_fingerprint_sha256(cert).replace(":", ""))
-        sources.append(path)
-    return found, sources, notes
+        found[path] = _crypto.cert_fingerprint_sha256(cert)
+    return found, notes
+
+
+def expected_from_files(found: dict[str, str]) -> tuple[set[str], list[str]]:
+    """Fingerprints to compare with (bare hex) and how the failure message names them: path and fingerprint."""
+    return {fp.replace(":", "") for fp in found.values()}, [f"{path} {fp}" for path, fp in found.items()]
 
 
 def snakeoil_fingerprint(path: str = SNAKEOIL_PATH) -> str | None:

@@ -261,6 +261,12 @@ def absolute_path(option: str, value: t.Any) -> None:
         raise InputError(f"{option}: {shown(value)} is not an absolute path; give the full path from /")
 
 
+def absolute_path_or_empty(option: str, value: t.Any) -> None:
+    """An absolute path, or "" for none (an option whose unset value means a default and "" means off)."""
+    if value != "":
+        absolute_path(option, value)
+
+
 def postfix_list_path(option: str, value: t.Any) -> None:
     """A file that goes into a Postfix list (commas and whitespace separate the elements, ``$`` expands)."""
     absolute_path(option, value)

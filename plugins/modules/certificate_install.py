@@ -212,13 +212,12 @@ options:
     default: []
   reload_services:
     description:
-      - Services whose pending-reload flag is raised like O(reload_flags), at the collection's one place for them
+      - Services (such as V(postfix), V(dovecot) or V(nginx)) whose pending-reload flag is raised like O(reload_flags), at the collection's one place for them
         (C(/run/postmaster-tls/<service>.reload), the place M(postmaster.tls.postfix_tls) and
-        M(postmaster.tls.dovecot_tls) use with their O(postmaster.tls.postfix_tls#module:pending_reload=true)).
+        M(postmaster.tls.dovecot_tls) use unless their O(postmaster.tls.postfix_tls#module:reload_flag) is set).
       - RV(reload_flags) returns the flag files this run raises (or would raise) for a change.
     type: list
     elements: str
-    choices: [postfix, dovecot]
     default: []
   path_validation:
     description:
@@ -471,7 +470,7 @@ def argument_spec() -> dict:
         "group": {"type": "str"},
         "backup": {"type": "bool", "default": False},
         "reload_flags": {"type": "list", "elements": "path", "default": []},
-        "reload_services": {"type": "list", "elements": "str", "default": [], "choices": list(_layout.SERVICES)},
+        "reload_services": {"type": "list", "elements": "str", "default": []},
         "path_validation": {"type": "str", "default": "auto", "choices": list(_pathcheck.CHOICES)},
         "batch": {"type": "list", "elements": "dict", "options": {
             "dest": {"type": "path", "required": True},
@@ -531,6 +530,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     _crypto.require_cryptography(module)
+    try:
+        for service in module.params["reload_services"]:
+            _layout.check_service(service, option="reload_services")
+    except _layout.LayoutError as exc:
+        module.fail_json(msg=str(exc))
     try:
         validator = path_validator(module)
     except _pathcheck.PathCheckError as exc:

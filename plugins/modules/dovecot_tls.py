@@ -395,6 +395,20 @@ reload_pending:
   returned: success
   type: bool
   sample: false
+reload_flag:
+  description: The flag file of O(reload_flag), for the handler that removes it after the reload; V(null) without one.
+  returned: success, except in check mode when Dovecot is not installed yet
+  type: str
+  sample: /run/postmaster-tls/dovecot.reload
+check_command:
+  description:
+    - The command that checks the live configuration before a reload (C(doveconf -c CONFIG_PATH -x -h ssl), which opens every
+      file the configuration names), with C(doveconf) by the path this module found - the role's C(Check dovecot) handler
+      runs it, whatever the PATH of the become method.
+  returned: success, except in check mode when Dovecot is not installed yet
+  type: list
+  elements: str
+  sample: [/usr/bin/doveconf, -c, /etc/dovecot/dovecot.conf, -x, -h, ssl]
 running:
   description:
     - Whether the Dovecot master was running when the module finished (its C(master.pid) under C(base_dir) names a
@@ -403,11 +417,6 @@ running:
   returned: success
   type: bool
   sample: true
-reload_flag:
-  description: The pending-reload flag file this module raises (O(reload_flag), or the collection's with O(pending_reload=true)).
-  returned: success, except in check mode before the service is installed (V(null) without a flag)
-  type: str
-  sample: /run/postmaster-tls/dovecot.reload
 backup_files:
   description: Backup copy of each changed file, by file, when O(backup=true).
   returned: changed and O(backup=true)
@@ -481,7 +490,6 @@ def argument_spec() -> dict:
         "key_permissions": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
         "backup": {"type": "bool", "default": False},
         "reload_flag": {"type": "path"},
-        "pending_reload": {"type": "bool", "default": False},
         "postfix_auth": {"type": "str", "default": "auto", "choices": ["auto", "present", "absent"]},
         "postfix_auth_path": {"type": "path", "default": "/var/spool/postfix/private/auth"},
     }
@@ -503,7 +511,7 @@ RULES = _validate.Rules(checks={
     "client_ca.path": _validate.absolute_path,
     "config_path": _validate.absolute_path,
     "dropin_path": _validate.absolute_path,
-    "reload_flag": _validate.absolute_path,
+    "reload_flag": _validate.absolute_path_or_empty,
     "postfix_auth_path": _validate.absolute_path,
 })
 
@@ -549,7 +557,7 @@ def build_request(params: dict, *, dovecot_bin: str, doveconf_bin: str) -> _dove
         backup=params["backup"],
         dovecot_bin=dovecot_bin,
         doveconf_bin=doveconf_bin,
-        reload_flag=params["reload_flag"] or (_layout.reload_flag("dovecot") if params["pending_reload"] else None),
+        reload_flag=_layout.chosen_reload_flag("dovecot", params["reload_flag"]),
     )
 
 
@@ -590,6 +598,8 @@ def main() -> None:
     result = outcome.result()
     result["running"] = _dovecot.master_running(host, doveconf_bin, params["config_path"])
     result["reload_pending"] = _fileio.reload_pending(request.reload_flag, check_mode=module.check_mode, changed=outcome.changed)
+    # -x opens every file the configuration names; -h ssl prints one harmless value instead of their contents.
+    result["check_command"] = [doveconf_bin, "-c", params["config_path"], "-x", "-h", "ssl"]
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

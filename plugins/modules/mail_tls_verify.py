@@ -120,6 +120,22 @@ options:
     type: list
     elements: path
     default: []
+  expect_installed:
+    description:
+      - The served leaf must be one of the certificates installed on the host running the module in the collection's
+        layout under O(base_dir) (every C(<base_dir>/<name>/<key type>/live/cert.pem) there) - served equals installed,
+        found by the module itself, so a scheduled run sees a service that kept the old certificate after a renewal.
+        Combined with O(expected_fingerprint) and O(expected_certificate_path) (any of them counts).
+      - Without O(ca_path), the local CA certificate installed with them (C(<base_dir>/ca.pem)), when there is one, is
+        the trust anchor for the chain check.
+      - When nothing is installed there, served and installed are not compared (RV(endpoints[].matches_expected) is
+        V(null)) and a warning says so.
+    type: bool
+    default: false
+  base_dir:
+    description: The root of the layout O(expect_installed) reads.
+    type: path
+    default: /etc/postmaster-tls
   ca_path:
     description:
       - Trust anchors for the chain check, as a PEM bundle file or a hashed certificate directory.
@@ -540,6 +556,17 @@ endpoints:
       elements: str
       returned: always
       sample: []
+msg:
+  description: How many endpoints meet every expectation and, for those that do not, what fails.
+  returned: always
+  type: str
+  sample: "1 of 7 endpoints failed verification: 127.0.0.1:25/smtp: served certificate 3F:..:9A is not the expected one (...)"
+installed_certificates:
+  description: The installed certificates O(expect_installed) found (each with its SHA-256 fingerprint), in layout order.
+  returned: with O(expect_installed=true)
+  type: list
+  elements: dict
+  sample: [{"path": /etc/postmaster-tls/mail.example.org/rsa/live/cert.pem, "fingerprint_sha256": "3F:...:9A"}]
 failed_endpoints:
   description: The endpoints with failures, each with C(endpoint), C(host), C(port), C(protocol) and its C(failures).
   returned: always
@@ -572,11 +599,12 @@ elapsed:
   sample: 0.41
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _probe, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _probe, _validate
 
 
 def argument_spec() -> dict:
@@ -597,6 +625,8 @@ def argument_spec() -> dict:
         server_name=dict(type="str"),
         expected_fingerprint=dict(type="list", elements="str", default=[]),
         expected_certificate_path=dict(type="list", elements="path", default=[]),
+        expect_installed=dict(type="bool", default=False),
+        base_dir=dict(type="path", default=_layout.BASE_DIR),
         ca_path=dict(type="path"),
         validate_chain=dict(type="bool", default=True),
         check_hostname=dict(type="bool", default=True),
@@ -643,8 +673,19 @@ def run(module: AnsibleModule) -> dict:
     )
     fingerprints = {_probe.normalize_fingerprint(value) for value in params["expected_fingerprint"]}
     sources = list(params["expected_fingerprint"])
-    from_files, file_sources, notes = _probe.load_expected_fingerprints(
-        params["expected_certificate_path"], check_mode=module.check_mode)
+    paths = list(params["expected_certificate_path"])
+    installed: list[str] = []
+    if params["expect_installed"]:
+        installed = _layout.live_certificates(params["base_dir"])
+        if not installed:
+            module.warn(f"expect_installed: no certificate is installed under {params['base_dir']} (<name>/<key type>/live/cert.pem); "
+                        "served and installed are not compared")
+        anchor = _layout.ca_cert_path(params["base_dir"])
+        if params["ca_path"] is None and os.path.isfile(anchor):
+            params["ca_path"] = anchor
+        paths += [path for path in installed if path not in paths]
+    by_path, notes = _probe.load_expected_fingerprints(paths, check_mode=module.check_mode)
+    from_files, file_sources = _probe.expected_from_files(by_path)
     fingerprints |= from_files
     sources += file_sources
     for note in notes:
@@ -668,7 +709,11 @@ def run(module: AnsibleModule) -> dict:
     contexts = _probe.Contexts(settings)
     started = time.monotonic()
     reports = _probe.verify(endpoints, settings, expectations, contexts=contexts)
+    extra = {}
+    if params["expect_installed"]:
+        extra["installed_certificates"] = [{"path": path, "fingerprint_sha256": by_path[path]} for path in installed if path in by_path]
     return dict(
+        extra,
         changed=False,
         endpoints=[report.to_dict() for report in reports],
         failed_endpoints=[{"endpoint": r.endpoint, "host": r.host, "port": r.port, "protocol": r.protocol,
@@ -688,12 +733,13 @@ def main() -> None:
     except _probe.ProbeError as exc:
         module.fail_json(msg=str(exc))
     failed = result["failed_endpoints"]
-    if failed and not module.params["report_only"]:
+    if failed:
         details = "; ".join(f"{item['endpoint']}: {', '.join(item['failures'])}" for item in failed)
-        module.fail_json(msg=f"{len(failed)} of {len(result['endpoints'])} endpoints failed verification: {details}",
-                         **result)
-    result["msg"] = (f"{len(result['endpoints']) - len(failed)} of {len(result['endpoints'])} endpoints meet "
-                     "every expectation")
+        result["msg"] = f"{len(failed)} of {len(result['endpoints'])} endpoints failed verification: {details}"
+        if not module.params["report_only"]:
+            module.fail_json(**result)
+    else:
+        result["msg"] = f"{len(result['endpoints'])} of {len(result['endpoints'])} endpoints meet every expectation"
     module.exit_json(**result)
 
 

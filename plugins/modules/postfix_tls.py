@@ -495,6 +495,20 @@ reload_pending:
   returned: success
   type: bool
   sample: false
+reload_flag:
+  description: The flag file of O(reload_flag), for the handler that removes it after the reload; V(null) without one.
+  returned: success
+  type: str
+  sample: /run/postmaster-tls/postfix.reload
+check_command:
+  description:
+    - The command that checks the live configuration before a reload (C(postfix -c CONFIG_DIR check), under C(script)
+      when the host has it, so that Postfix prints its reason), with every program by the path this module found - the
+      role's C(Check postfix) handler runs it, whatever the PATH of the become method.
+  returned: success
+  type: list
+  elements: str
+  sample: [/usr/bin/script, -qec, /usr/sbin/postfix -c /etc/postfix check, /dev/null]
 running:
   description:
     - Whether Postfix (the master of O(config_dir)) was running when the module finished, from C(postfix status);
@@ -503,11 +517,6 @@ running:
   returned: success
   type: bool
   sample: true
-reload_flag:
-  description: The pending-reload flag file this module raises (O(reload_flag), or the collection's with O(pending_reload=true)).
-  returned: success, except in check mode before the service is installed (V(null) without a flag)
-  type: str
-  sample: /run/postmaster-tls/postfix.reload
 backup_files:
   description: Backup copies made because of O(backup), by file (C(main_cf), C(master_cf)).
   returned: when O(backup=true) and a file changed
@@ -537,6 +546,7 @@ stderr:
   sample: "postfix: fatal: /etc/postfix/main.cf, line 12: missing '=' after attribute name"
 """
 
+import shlex
 import traceback
 
 
@@ -571,7 +581,6 @@ def argument_spec() -> dict:
         sasl_type=dict(type="str", default="auto", choices=list(_postfix.SASL_TYPES)),
         sasl_path=dict(type="str"),
         sasl_handled_elsewhere=dict(type="bool", default=False),
-        pending_reload=dict(type="bool", default=False),
     )
 
 
@@ -597,20 +606,26 @@ RULES = _validate.Rules(checks={
     "chain_files[]": _validate.postfix_list_path,
     "sni_maps.*[]": _validate.postfix_list_path,
     "sni_map_path": _validate.postfix_list_path,
-    "reload_flag": _validate.absolute_path,
+    "reload_flag": _validate.absolute_path_or_empty,
     "sasl_path": check_sasl_path,
 })
 
 
 def build_request(params: dict) -> _postfix.Request:
-    request = _postfix.Request(**{name: params[name] for name in argument_spec() if name != "pending_reload"})
-    if not request.reload_flag and params["pending_reload"]:
-        request.reload_flag = _layout.reload_flag("postfix")
+    request = _postfix.Request(**{name: params[name] for name in argument_spec()})
+    request.reload_flag = _layout.chosen_reload_flag("postfix", params["reload_flag"])
     return request
 
 
 def needs_cryptography(request: _postfix.Request) -> bool:
     return bool(request.chain_files or request.sni_maps or "smtpd_tls_chain_files" in request.extra)
+
+
+def check_command(tools: _postfix.Tools, config_dir: str) -> list[str]:
+    """What the role's handler runs before a reload: without a terminal Postfix gives the reason of a failed check
+    to syslog only, so under script(1) when there is one."""
+    command = [str(tools.postfix), "-c", config_dir, "check"]
+    return [tools.script, "-qec", shlex.join(command), "/dev/null"] if tools.script else command
 
 
 def main() -> None:
@@ -653,6 +668,8 @@ def main() -> None:
     result = outcome.result()
     result["running"] = tools.running(request.config_dir)
     result["reload_pending"] = _fileio.reload_pending(request.reload_flag, check_mode=module.check_mode, changed=outcome.changed)
+    result["reload_flag"] = request.reload_flag
+    result["check_command"] = check_command(tools, request.config_dir)
     if module._diff:
         result["diff"] = outcome.diff()
     module.exit_json(**result)

@@ -1,12 +1,7 @@
 # Copyright (c) postmaster.tls contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "utils"))
-
-import mailtest  # noqa: E402  (found through the path set above)
+import mailtest  # (utils/, on the path through ../../conftest.py)
 
 # A container's PID does not change during the verify stage; asking docker once per container
 # instead of once per handshake saves a docker round trip on each of this scenario's ~70 clients.

@@ -4,7 +4,7 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "utils"))
+# utils/ is on the path through ../../conftest.py; this scenario's own harness is here.
 sys.path.insert(0, os.path.dirname(__file__))
 
 

@@ -247,9 +247,57 @@ def run_playbook(name: str, playbook: str = SITE, *, extra_vars: dict | None = N
                seconds=round(time.monotonic() - started, 1), fired=fired)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process started under ``pid``, by parent links (not by process group: ansible-core 2.21 puts
+    each worker in a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill_run(proc: subprocess.Popen) -> None:
-    """Interrupt a run the hard way (a crash, an OOM kill, a lost controller): no cleanup at all."""
-    os.killpg(proc.pid, signal.SIGKILL)
+    """Interrupt a run the hard way (a crash, an OOM kill, a lost controller): no cleanup at all. The
+    whole tree goes, workers included - a worker left running would finish its task after the "crash"."""
+    victims = _descendants(proc.pid)
+    for pid in [proc.pid, *victims]:
+        try:
+            os.kill(pid, signal.SIGSTOP)  # nothing forks or writes while the tree is collected
+        except ProcessLookupError:
+            pass
+    for pid in [*_descendants(proc.pid), *victims, proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kill_when(condition: t.Callable[[], bool], *, interval: float = 0.2) -> t.Callable[[subprocess.Popen], None]:
+    """A trigger action that watches the hosts from then on and kills the run once ``condition()`` holds:
+    for a point inside one task (the certificate role is one task), which no output line marks."""
+    def start(proc: subprocess.Popen) -> None:
+        def watch() -> None:
+            while proc.poll() is None:
+                if condition():
+                    kill_run(proc)
+                    return
+                time.sleep(interval)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    return start
 
 
 # ------------------------------------------------------------------------------------------------

@@ -154,9 +154,16 @@ def rollover(killed):
     became current but before its certificate was issued, then the same switch again, at -vvv
     --diff, watched from inside, which must finish it."""
     state = {"next_before_kill": {n: harness.sha256_of(n, f"{BASE}/privkey.next.pem")[f"{BASE}/privkey.next.pem"] for n in HOSTS}}
+    # The certificate role is one task (postmaster.tls.certificate_deploy): from its start the hosts are watched,
+    # and the run is killed once every host's current key is the prepared one (its certificate comes later).
+
+    def switched() -> bool:
+        return all(harness.sha256_of(n, f"{BASE}/privkey.pem")[f"{BASE}/privkey.pem"] == state["next_before_kill"][n]
+                   for n in HOSTS)
+
     state["interrupted"] = harness.run_playbook(
         "06-rollover-switch-killed", extra_vars={**GROUP_MODE, "certificate_rollover": "switch"},
-        triggers=[(r"^TASK \[postmaster\.tls\.certificate : Create the private keys\]", harness.kill_run)])
+        triggers=[(r"^TASK \[postmaster\.tls\.certificate : Keep the keys", harness.kill_when(switched))])
     state["after_kill"] = {n: harness.sha256_of(n, f"{BASE}/privkey.pem", f"{BASE}/privkey.next.pem") for n in HOSTS}
     state["watch_before"] = {n: harness.sha256_of(n, *harness.WATCH_FILES) for n in HOSTS}
     harness.start_watchers(HOSTS)
@@ -344,16 +351,16 @@ def test_repair_changes_only_what_was_repaired(host, killed):
     name = _name(host)
     repair = killed["repair"]
     changed = repair.changed_actions(name)
-    allowed = {"postmaster.tls.certificate_install", "postmaster.tls.postfix_tls", "postmaster.tls.dovecot_tls",
+    allowed = {"postmaster.tls.certificate_deploy", "postmaster.tls.postfix_tls", "postmaster.tls.dovecot_tls",
                "ansible.builtin.debug", "ansible.builtin.service", "ansible.builtin.file"}
     assert changed <= allowed, repair.summary(name)
     # The only files outside the repaired ones: the pending-reload flags, removed after the reloads.
     flags = [r["result"] for r in repair.changed(name) if r["action"] == "ansible.builtin.file"]
     assert all(f.get("path", "").startswith("/run/postmaster-tls/") and f.get("state") == "absent" for f in flags), flags
-    assert {"postmaster.tls.certificate_install", "postmaster.tls.postfix_tls", "postmaster.tls.dovecot_tls",
+    assert {"postmaster.tls.certificate_deploy", "postmaster.tls.postfix_tls", "postmaster.tls.dovecot_tls",
             "ansible.builtin.service"} <= changed, repair.summary(name)
-    install = [r for r in repair.changed(name) if r["action"] == "postmaster.tls.certificate_install"]
-    changed_files = sorted({f for r in install for item in r["result"].get("results", [r["result"]])
+    install = [r for r in repair.changed(name) if r["action"] == "postmaster.tls.certificate_deploy"]
+    changed_files = sorted({f for r in install for item in r["result"]["installed"].values()
                             for f in item.get("changed_files", [])})
     assert changed_files in ([], ["chain.pem"]), changed_files
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 
 import pytest
@@ -196,3 +197,21 @@ def test_file_facts_name_owner_and_group(tmp_path):
     facts = _fileio.file_facts(str(target))
     assert facts["mode"] == "0640" and set(facts) == {"mode", "owner", "group"}
     assert _fileio.file_facts(str(tmp_path / "missing")) == {}
+
+
+def test_a_directory_this_user_may_not_create_says_so_and_names_become(tmp_path, monkeypatch, ansible_module):
+    """Without become, an unprivileged user cannot look into a 0750 root directory, so a directory that exists
+    looks missing: the message says that the user cannot write (or look) there, not that creating failed."""
+    target = tmp_path / "postmaster-tls" / "mail.example.org"
+
+    def refuse(path, mode=0o777):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(_fileio.os, "mkdir", refuse)
+    with pytest.raises(_fileio.FileIOError) as caught:
+        _fileio.make_directory(ansible_module(), str(target), mode=0o750)
+    message = str(caught.value)
+    assert message.startswith(f"the user {pwd.getpwuid(os.geteuid()).pw_name} may not create {tmp_path / 'postmaster-tls'}: "
+                              f"it cannot write in (or look into) {tmp_path} (Permission denied)")
+    assert message.endswith("run the task with become (become: true), as the postmaster.tls roles need")
+    assert not (tmp_path / "postmaster-tls").exists()

@@ -15,6 +15,7 @@ def test_key_paths_spell_the_layout():
     assert paths.key == "/srv/tls/mail.example.org/ecdsa/privkey.pem"
     assert paths.next_key == "/srv/tls/mail.example.org/ecdsa/privkey.next.pem"
     assert paths.csr == "/srv/tls/mail.example.org/ecdsa/request.csr"
+    assert paths.issued == "/srv/tls/mail.example.org/ecdsa/issued.pem"
     assert paths.live_files() == {
         "cert": "/srv/tls/mail.example.org/ecdsa/live/cert.pem",
         "chain": "/srv/tls/mail.example.org/ecdsa/live/chain.pem",
@@ -29,6 +30,19 @@ def test_key_paths_spell_the_layout():
 def test_names_that_are_not_one_directory_are_refused(name):
     with pytest.raises(_layout.LayoutError, match="name"):
         _layout.key_paths(name, "rsa")
+
+
+@pytest.mark.parametrize("service", ["", ".hidden", "../x", "a/b", "post fix", "x\n", 7])
+def test_service_names_that_cannot_name_a_flag_are_refused(service):
+    with pytest.raises(_layout.LayoutError, match="certificate_reload_services: .* is not a service name"):
+        _layout.check_service(service, option="certificate_reload_services")
+    with pytest.raises(_layout.LayoutError):
+        _layout.reload_flag(service)
+
+
+def test_service_names_name_their_flag():
+    assert _layout.check_service("nginx-mta-sts") == "nginx-mta-sts"
+    assert _layout.reload_flag("dovecot", flag_dir="/tmp/flags") == "/tmp/flags/dovecot.reload"
 
 
 def test_unknown_key_type_is_refused():

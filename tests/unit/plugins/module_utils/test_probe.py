@@ -644,13 +644,16 @@ def test_bad_fingerprint():
 
 
 def test_expected_certificate_files(pki, tmp_path):
-    found, sources, notes = _probe.load_expected_fingerprints([str(pki.fullchain_path)], check_mode=False)
-    assert found == {pki.fingerprint}
-    assert sources == [str(pki.fullchain_path)]
+    found, notes = _probe.load_expected_fingerprints([str(pki.fullchain_path)], check_mode=False)
+    fingerprints, sources = _probe.expected_from_files(found)
+    assert fingerprints == {pki.fingerprint}
+    # The failure message names each file with its fingerprint: "served X is not the expected one (path FP)".
+    assert sources == [f"{pki.fullchain_path} {found[str(pki.fullchain_path)]}"]
+    assert found[str(pki.fullchain_path)].replace(":", "") == pki.fingerprint
     assert notes == []
     missing = str(tmp_path / "nope.pem")
-    found, sources, notes = _probe.load_expected_fingerprints([missing], check_mode=True)
-    assert found == set() and "does not exist yet (check mode" in notes[0]
+    found, notes = _probe.load_expected_fingerprints([missing], check_mode=True)
+    assert found == {} and "does not exist yet (check mode" in notes[0]
     with pytest.raises(_probe.ProbeError, match="does not exist; install the certificate first"):
         _probe.load_expected_fingerprints([missing], check_mode=False)
     garbage = tmp_path / "garbage.pem"

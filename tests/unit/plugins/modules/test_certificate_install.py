@@ -208,6 +208,20 @@ def test_reload_flags_are_raised_before_a_change_and_only_then(run_module, setup
     assert refused["failed"] and not any(os.path.exists(flag) for flag in flags)
 
 
+def test_reload_services_raise_the_layout_flags(run_module, setup, tmp_path, monkeypatch):
+    """The certificate role names services, never flag paths: the module takes them from the one layout."""
+    monkeypatch.setattr(_layout, "RELOAD_FLAG_DIR", str(tmp_path / "run"))
+    applied = run_module(certificate_install.main, _args(setup, reload_services=["postfix", "dovecot"]))
+    assert applied["changed"]
+    assert sorted(os.listdir(tmp_path / "run")) == ["dovecot.reload", "postfix.reload"]
+
+
+def test_a_reload_service_that_cannot_name_a_flag_is_refused_before_anything_is_written(run_module, setup):
+    result = run_module(certificate_install.main, _args(setup, reload_services=["../../etc/x"]))
+    assert result["failed"] and result["msg"].startswith("reload_services: '../../etc/x' is not a service name")
+    assert not os.path.exists(setup["paths"]["dest"])
+
+
 def _anchor_args(setup, pki, anchors_dest, **extra):
     """The local-CA way: the CA certificate comes as text and is installed on the host with the four files."""
     return _args(setup, trust_anchors_path=anchors_dest, trust_anchors_content=pki.pem(setup["root"]).decode(), **extra)
@@ -368,6 +382,8 @@ def test_the_result_names_the_validator_and_the_layouts_flags(run_module, setup)
     assert auto["path_validation"].startswith("cryptography ") == (_pathcheck.cryptography_verifier() is not None)
 
 
-def test_an_unknown_service_for_the_flags_is_refused(run_module, setup):
-    result = run_module(certificate_install.main, _args(setup, reload_services=["nginx-but-not-yet"]))
-    assert result["failed"] and "reload_services" in result["msg"]
+def test_any_service_that_can_name_a_flag_gets_the_layouts_flag(run_module, setup):
+    """nginx (the MTA-STS and autoconfig endpoints) reloads for new certificate files the same way as the mail services."""
+    result = run_module(certificate_install.main, _args(setup, reload_services=["nginx"]), check_mode=True)
+    assert not result.get("failed"), result
+    assert result["reload_flags"] == [_layout.reload_flag("nginx")]

@@ -110,7 +110,8 @@ def test_failures_fail_the_task_with_a_per_endpoint_list(run_module, imaps, clos
     reported = run_module(mail_tls_verify.main, dict(args, report_only=True))
     assert reported.get("failed") is not True
     assert reported["failed_endpoints"] == result["failed_endpoints"]
-    assert reported["msg"] == "0 of 2 endpoints meet every expectation"
+    # ... with the same per-endpoint message, for a task that decides later (the verify role's assert).
+    assert reported["msg"] == result["msg"]
 
 
 def test_check_mode_runs_the_same_checks(run_module, imaps, tmp_path):
@@ -156,3 +157,54 @@ def test_bad_options_fail_before_connecting(run_module, args, message):
     result = run_module(mail_tls_verify.main, args)
     assert result["failed"] is True
     assert result["msg"].startswith(message)
+
+
+def install(tmp_path, cert_path, *, name="mail.example.org", key_type="rsa"):
+    """Put a certificate where the certificate role installs it, under a layout root in tmp_path."""
+    live = tmp_path / "layout" / name / key_type / "live"
+    live.mkdir(parents=True, exist_ok=True)
+    (live / "cert.pem").write_bytes(open(cert_path, "rb").read())
+    return str(live / "cert.pem")
+
+
+def test_expect_installed_finds_the_installed_certificates_and_their_local_ca(run_module, imaps, tmp_path):
+    port, root, _leaf, cert_path = imaps
+    installed = install(tmp_path, cert_path)
+    (tmp_path / "layout" / "ca.pem").write_bytes(open(root, "rb").read())
+    result = run_module(mail_tls_verify.main, {
+        "endpoints": [{"port": port, "protocol": "imaps"}], "server_name": "mail.example.org",
+        "expect_installed": True, "base_dir": str(tmp_path / "layout"),
+    })
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["endpoints"][0]["matches_expected"] is True
+    # No ca_path given: the local CA certificate installed with them is the trust anchor.
+    assert result["trust_anchors"] == str(tmp_path / "layout" / "ca.pem")
+    [found] = result["installed_certificates"]
+    assert found["path"] == installed and found["fingerprint_sha256"] == result["endpoints"][0]["fingerprint_sha256"]
+
+
+def test_a_port_that_serves_anything_but_the_installed_certificate_fails_naming_both(run_module, imaps, tmp_path, pki):
+    port, root, _leaf, _cert_path = imaps
+    renewed = pki.write("renewed.pem", pki.cert("mail.example.org", pki.key("renewed")))
+    installed = install(tmp_path, renewed, key_type="ecdsa")
+    result = run_module(mail_tls_verify.main, {
+        "endpoints": [{"port": port, "protocol": "imaps"}], "server_name": "mail.example.org", "ca_path": root,
+        "expect_installed": True, "base_dir": str(tmp_path / "layout"),
+    })
+    assert result["failed"] is True
+    served = result["endpoints"][0]["fingerprint_sha256"]
+    [found] = result["installed_certificates"]
+    assert served != found["fingerprint_sha256"]
+    assert (f"127.0.0.1:{port}/imaps: served certificate {served} is not the expected one "
+            f"({installed} {found['fingerprint_sha256']})") in result["msg"]
+
+
+def test_expect_installed_with_nothing_installed_warns_and_does_not_compare(run_module, imaps, tmp_path):
+    port, root, _leaf, _cert_path = imaps
+    result = run_module(mail_tls_verify.main, {
+        "endpoints": [{"port": port, "protocol": "imaps"}], "server_name": "mail.example.org", "ca_path": root,
+        "expect_installed": True, "base_dir": str(tmp_path / "nothing"),
+    })
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["endpoints"][0]["matches_expected"] is None and result["installed_certificates"] == []
+    assert any("no certificate is installed under" in w for w in result["warnings"])

@@ -41,7 +41,8 @@ def fake(tmp_path, monkeypatch):
 
 
 def args(fake, tmp_path, **extra):
-    return {"config_dir": fake.config_dir, "_ansible_remote_tmp": str(tmp_path / "remote-tmp"), **extra}
+    # The default reload flag is under /run on this machine; the tests that need one give their own.
+    return {"config_dir": fake.config_dir, "_ansible_remote_tmp": str(tmp_path / "remote-tmp"), "reload_flag": "", **extra}
 
 
 def test_documentation_matches_the_argument_spec():
@@ -148,16 +149,19 @@ def test_reload_flag_is_raised_before_main_cf_changes_and_reported(fake, tmp_pat
     assert not pending["changed"] and pending["reload_pending"] is True
     os.unlink(flag)  # the role's handler, after a successful reload
     assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=flag))["reload_pending"] is False
+    # What the role's handlers use: the flag to remove, and the check with the binaries the module found.
     assert applied["reload_flag"] == flag
+    assert applied["check_command"] == ["/usr/bin/script", "-qec", f"/usr/sbin/postfix -c {fake.config_dir} check", "/dev/null"]
+    unflagged = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain))  # reload_flag "" raises none
+    assert unflagged["reload_flag"] is None and unflagged["reload_pending"] is False
 
 
-def test_pending_reload_uses_the_layouts_flag(fake, tmp_path, pki, run_module):
+def test_an_unset_reload_flag_is_the_layouts(fake, tmp_path, pki, run_module):
     """The flag's place comes from _layout, so roles and certificate_install (reload_services) agree on it."""
     chain = [combined(pki, "mail", "rsa")]
-    check = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, pending_reload=True), check_mode=True)
+    check = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=None), check_mode=True)
     assert check["reload_flag"] == _layout.reload_flag("postfix")
     assert check["reload_pending"] is True
-    explicit = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, pending_reload=True,
-                                                 reload_flag=str(tmp_path / "f")), check_mode=True)
+    explicit = run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain, reload_flag=str(tmp_path / "f")), check_mode=True)
     assert explicit["reload_flag"] == str(tmp_path / "f")
     assert run_module(postfix_tls.main, args(fake, tmp_path, chain_files=chain), check_mode=True)["reload_flag"] is None
