@@ -60,17 +60,8 @@ def run_playbook(*args: str, timeout: int = 900, env: dict[str, str] | None = No
 
     ``env`` adds to the verifier's environment, e.g. {"ANSIBLE_PIPELINING": "false"} for one run.
     """
-    return _run_ansible("ansible-playbook", *args, timeout=timeout, env=env)
-
-
-def run_adhoc(*args: str, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``ansible`` (one module on a host pattern) against the Molecule inventory, like run_playbook."""
-    return _run_ansible("ansible", *args, timeout=timeout, env=env)
-
-
-def _run_ansible(command: str, *args: str, timeout: int, env: dict[str, str] | None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PY_COLORS="0", **(env or {}))
-    argv = [command, "-i", full_env["MOLECULE_INVENTORY_FILE"], *args]
+    full_env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", **(env or {})}
+    argv = ["ansible-playbook", "-i", full_env["MOLECULE_INVENTORY_FILE"], *args]
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, check=False)
 
 

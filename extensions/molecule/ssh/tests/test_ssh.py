@@ -29,6 +29,7 @@ import yaml
 
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+WHOAMI = os.path.join(SCENARIO, "whoami.yml")
 CERT = "/etc/postmaster-tls/mail.example.test/rsa/live/cert.pem"
 # Everything a run of the roles may write on a host: a step that must change nothing leaves these as they were.
 WATCHED = ["/etc/postmaster-tls", "/etc/postfix/main.cf", "/etc/postfix/master.cf", "/etc/dovecot/conf.d", "/run/postmaster-tls"]
@@ -110,21 +111,23 @@ def _names_port_with(text: str, port: int, *fingerprints: str) -> bool:
     return False
 
 
-def _step(*args: str, become: str | None = None, pipelining: bool = True, adhoc: bool = False) -> subprocess.CompletedProcess:
-    """One run over SSH. become: None keeps the inventory's method (sudo), "su" or "sudo" set it, "off" runs without."""
+def _step(*args: str, become: str | None = None, pipelining: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """One ansible-playbook run over SSH. become: None keeps the inventory's method (sudo), "su" or "sudo"
+    set it, "off" runs without. Keyword arguments go into the run's environment."""
     extra: list[str] = []
     if become == "off":
         extra += ["-e", "ansible_become=false"]
     elif become:
         extra += ["-e", f"ansible_become_method={become}"]
-    env = {"ANSIBLE_PIPELINING": "true" if pipelining else "false"}
-    runner = certwitness.run_adhoc if adhoc else certwitness.run_playbook
-    return runner(*args, *extra, env=env)
+    return certwitness.run_playbook(*args, *extra, env={"ANSIBLE_PIPELINING": "true" if pipelining else "false", **env})
 
 
-def _adhoc_stdout(run: subprocess.CompletedProcess) -> dict[str, str]:
-    """``ansible -o`` lines "host | CHANGED | rc=0 | (stdout) text" -> {host: text}."""
-    return {m.group(1): m.group(2) for m in re.finditer(r"^(\S+) \| \w+ \| rc=0 \| \(stdout\) (.*)$", run.stdout, re.M)}
+def _who(run: subprocess.CompletedProcess, name: str) -> dict[str, str]:
+    """whoami.yml's report for one host: user, SSH_CONNECTION, PATH and the discovered Python."""
+    match = re.search(rf"^ok: \[{re.escape(name)}\] => \{{\s+\"msg\": \"WHO ([^\"]*)\"", run.stdout, re.M)
+    assert match, _failure(run)
+    user, ssh_connection, path, python = (part.strip() for part in match.group(1).split(" @@ "))
+    return {"user": user, "ssh_connection": ssh_connection, "path": path, "python": python}
 
 
 def _playbook(name: str) -> str:
@@ -143,9 +146,9 @@ def journey() -> dict:
     seen: dict = {}
     # Who the runs are and what root's PATH is under each method (the condition issue 22 names: su
     # without '-' keeps the user's PATH, which has no /usr/sbin).
-    seen["whoami"] = _step("mailservers", "-o", "-m", "ansible.builtin.command", "-a", "id -un", become="off", adhoc=True)
-    seen["path_su"] = _step("mailservers", "-o", "-m", "ansible.builtin.command", "-a", "printenv PATH", become="su",
-                            pipelining=False, adhoc=True)
+    # JSON results: one line per value, whatever its length.
+    seen["whoami"] = _step(WHOAMI, become="off", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    seen["whoami_su"] = _step(WHOAMI, become="su", pipelining=False, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     seen["deployed"] = _observe_all()
 
     seen["no_become"] = _step(_playbook("site"), become="off")
@@ -184,21 +187,29 @@ def _recap(run: subprocess.CompletedProcess, name: str) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------
 # The runs are what the scenario says they are
 # ------------------------------------------------------------------------------------------------
+def _address(name: str) -> str:
+    """The container's address on the scenario's network, as ssh resolves the inventory name."""
+    config = subprocess.run(["ssh", "-G", "-F", os.path.join(EPHEMERAL, "ssh", "config"), name],
+                            capture_output=True, text=True, check=True).stdout
+    return re.search(r"^hostname (\S+)$", config, re.M).group(1)
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_runs_log_in_over_ssh_as_the_unprivileged_user(journey, name):
-    run = journey["whoami"]
-    assert run.returncode == 0, _failure(run)
-    assert _adhoc_stdout(run).get(name) == "pmadmin", run.stdout
+def test_runs_log_in_over_ssh_as_the_unprivileged_user_with_a_discovered_python(journey, name):
+    who = _who(journey["whoami"], name)
+    assert who["user"] == "pmadmin", who
+    # SSH_CONNECTION: client address, client port, server address, server port.
+    assert who["ssh_connection"].split()[2:] == [_address(name), "22"], who
+    assert re.fullmatch(r"/usr/bin/python3[.\d]*", who["python"]), who
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_su_keeps_the_users_path_without_sbin(journey, name):
     """The condition of issue 22: root's PATH under su (no '-') has no /usr/sbin, so a bare `postfix` is not found."""
-    run = journey["path_su"]
-    assert run.returncode == 0, _failure(run)
-    path = _adhoc_stdout(run).get(name)
-    assert path is not None, run.stdout
-    assert "/usr/sbin" not in path.split(":"), path
+    who = _who(journey["whoami_su"], name)
+    assert who["user"] == "root", who
+    assert who["ssh_connection"], who
+    assert who["path"] and "/usr/sbin" not in who["path"].split(":"), who
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -341,12 +352,9 @@ def test_standalone_audit_reports_every_host_ok(journey):
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_swaks_starttls_and_auth_on_submission(journey, name, tmp_path):
-    address = subprocess.run(["ssh", "-G", "-F", os.path.join(EPHEMERAL, "ssh", "config"), name],
-                             capture_output=True, text=True, check=True).stdout
-    address = re.search(r"^hostname (\S+)$", address, re.M).group(1)
     peer = tmp_path / "peer.pem"
     run = subprocess.run(
-        ["swaks", "--server", address, "--port", "587", "--tls", "--tls-verify", "--tls-sni", "mail.example.test",
+        ["swaks", "--server", _address(name), "--port", "587", "--tls", "--tls-verify", "--tls-sni", "mail.example.test",
          "--tls-ca-path", os.path.join(EPHEMERAL, "ca", "ca.pem"), "--tls-get-peer-cert", str(peer),
          "--ehlo", "client.example.test", "--auth", "PLAIN", "--auth-user", "mailtest",
          "--auth-password", "Secret-Test-Pass-1", "--from", "mailtest@mail.example.test",
