@@ -4,8 +4,8 @@
 """The product over SSH as an unprivileged user, become sudo and su, and a stale certificate (issue 22).
 
 converge deployed with sudo. One session fixture then runs every step from the controller as a
-user would (a separate ansible-playbook run each, over SSH; the become method and pipelining vary by
-step so both methods run on both distros) and records, after each step, what the hosts have
+user would (a separate ansible-playbook run each, over SSH; the become method varies by step so both
+methods run on both distros, and sudo steps run with pipelining on and off - su never pipelines) and records, after each step, what the hosts have
 installed and what every port serves, seen by outside witnesses (``openssl`` on the controller: the
 installed cert.pem read through ``docker exec``, the served leaves through ``openssl s_client`` in
 the container's network namespace). The tests then judge each step; a step that fails does not stop
@@ -111,15 +111,18 @@ def _names_port_with(text: str, port: int, *fingerprints: str) -> bool:
     return False
 
 
-def _step(*args: str, become: str | None = None, pipelining: bool = True, **env: str) -> subprocess.CompletedProcess:
+def _step(*args: str, become: str | None = None, pipelining: bool | None = None, **env: str) -> subprocess.CompletedProcess:
     """One ansible-playbook run over SSH. become: None keeps the inventory's method (sudo), "su" or "sudo"
-    set it, "off" runs without. Keyword arguments go into the run's environment."""
+    set it, "off" runs without. pipelining: None keeps ../config.yml's (on); Ansible's su plugin never
+    pipelines, so it matters for sudo and no become. Keyword arguments go into the run's environment."""
     extra: list[str] = []
     if become == "off":
         extra += ["-e", "ansible_become=false"]
     elif become:
         extra += ["-e", f"ansible_become_method={become}"]
-    return certwitness.run_playbook(*args, *extra, env={"ANSIBLE_PIPELINING": "true" if pipelining else "false", **env})
+    if pipelining is not None:
+        env["ANSIBLE_PIPELINING"] = "true" if pipelining else "false"
+    return certwitness.run_playbook(*args, *extra, env=env)
 
 
 def _who(run: subprocess.CompletedProcess, name: str) -> dict[str, str]:
@@ -148,16 +151,16 @@ def journey() -> dict:
     # without '-' keeps the user's PATH, which has no /usr/sbin).
     # JSON results: one line per value, whatever its length.
     seen["whoami"] = _step(WHOAMI, become="off", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    seen["whoami_su"] = _step(WHOAMI, become="su", pipelining=False, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    seen["whoami_su"] = _step(WHOAMI, become="su", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     seen["deployed"] = _observe_all()
 
-    seen["no_become"] = _step(_playbook("site"), become="off")
+    seen["no_become"] = _step(_playbook("site"), become="off", pipelining=False)
     seen["after_no_become"] = _observe_all()
 
-    seen["renew"] = _step(_playbook("renew"), "-e", "certificate_force_renew=true", become="su", pipelining=False)
+    seen["renew"] = _step(_playbook("renew"), "-e", "certificate_force_renew=true", become="su")
     seen["renewed"] = _observe_all()
 
-    seen["rerun"] = _step(_playbook("site"), become="su", pipelining=True)
+    seen["rerun"] = _step(_playbook("site"), become="su")
     seen["rerun_state"] = _observe_all()
 
     seen["files_only"] = _step(os.path.join(SCENARIO, "certificate_only.yml"), become="sudo", pipelining=True)
@@ -171,8 +174,8 @@ def journey() -> dict:
     # The standalone runs must produce their output themselves: nothing left from converge counts.
     for directory in ("dns", "audit"):
         shutil.rmtree(os.path.join(EPHEMERAL, directory), ignore_errors=True)
-    seen["verify"] = _step(_playbook("verify"), become="su", pipelining=True)
-    seen["dns"] = _step(_playbook("dns"), become="su", pipelining=False)
+    seen["verify"] = _step(_playbook("verify"), become="su")
+    seen["dns"] = _step(_playbook("dns"), become="su")
     seen["audit"] = _step(_playbook("audit"), become="sudo", pipelining=False)
     seen["final"] = _observe_all()
     return seen
