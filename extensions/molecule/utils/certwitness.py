@@ -55,11 +55,14 @@ def served(host, port: int, *, starttls: str | None, extra: list[str] | None = N
     return hello, fingerprints(hello.stdout)
 
 
-def run_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """ansible-playbook against the Molecule inventory; plain text output, no colours."""
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", PY_COLORS="0")
-    argv = ["ansible-playbook", "-i", env["MOLECULE_INVENTORY_FILE"], *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+def run_playbook(*args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook against the Molecule inventory; plain text output, no colours.
+
+    ``env`` adds to the verifier's environment, e.g. {"ANSIBLE_PIPELINING": "false"} for one run.
+    """
+    full_env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "PY_COLORS": "0", **(env or {})}
+    argv = ["ansible-playbook", "-i", full_env["MOLECULE_INVENTORY_FILE"], *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, check=False)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
