@@ -16,7 +16,7 @@ description:
     computed on a deployed host without running the certificate role first.
   - With O(probe_ports), makes one TLS handshake per port (STARTTLS where the port speaks it) and reports
     the key each serves, and whether every port serves one of the installed keys
-    (RV(all_ports_serve_current)): the condition for removing the TLSA record of a retired key.
+    (RV(all_ports_serve_current)) - the condition for removing the TLSA record of a retired key.
   - Never changes anything. Reading a next key needs the right to read it (become).
 author:
   - postmaster.tls contributors (@postmaster-tls)
