@@ -49,6 +49,7 @@ CONF
   allow-query { any; };
   allow-recursion { any; };
   dnssec-validation yes;
+  max-cache-ttl 5;
   max-ncache-ttl 5;
 };
 trust-anchors { $ZONE. static-key $(cat "$STATE/ksk"); };
@@ -160,10 +161,11 @@ up() {
   retry 120 sh -c "docker exec $P-dane-resolver dig +dnssec @127.0.0.1 ns1.$ZONE A | grep -q 'flags:.* ad'"
 
   for name in ns1 ns2 resolver sender; do
-    echo "nameserver $res" | ex -i "$P-dane-$name" sh -c 'cat > /etc/resolv.conf'
+    printf "nameserver %s\noptions trust-ad\n" "$res" | ex -i "$P-dane-$name" sh -c 'cat > /etc/resolv.conf'
   done
   sender_up
-  facts
+  facts >"$STATE/facts.json"
+  cat "$STATE/facts.json"
 }
 
 sender_up() {
