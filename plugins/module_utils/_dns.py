@@ -877,13 +877,13 @@ def connection(params: dict[str, t.Any]) -> Connection:
     """Check the shared options and build the connection; DNSError names the option at fault."""
     zone = parse_zone(params["zone"])
     port = _port(params.get("port", 53), option="port")
-    timeout = params.get("timeout") or 5.0
+    timeout = 5.0 if params.get("timeout") is None else params["timeout"]
     if not 0 < float(timeout) <= 300:
         raise DNSError(f"timeout: {timeout!r} is out of range; give seconds between 0 and 300 (per exchange)")
-    wait = params.get("wait_timeout") or 0
+    wait = 0 if params.get("wait_timeout") is None else params["wait_timeout"]
     if not 0 <= int(wait) <= 86400:
         raise DNSError(f"wait_timeout: {wait!r} is out of range; give seconds between 0 and 86400")
-    interval = params.get("wait_interval") or 1.0
+    interval = 1.0 if params.get("wait_interval") is None else params["wait_interval"]
     if not 0.1 <= float(interval) <= 600:
         raise DNSError(f"wait_interval: {interval!r} is out of range; give seconds between 0.1 and 600")
     tsig = parse_tsig(params.get("tsig_key_name"), params.get("tsig_algorithm") or "hmac-sha256", params.get("tsig_secret"))
