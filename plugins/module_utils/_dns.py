@@ -856,6 +856,22 @@ def connection_argument_spec(*, server_required: bool) -> dict[str, dict[str, t.
     }
 
 
+def rrsets_argument_spec() -> dict[str, dict[str, t.Any]]:
+    """The wanted record sets, as dns_rrsets and dns_rrsets_info take them."""
+    return {
+        "rrsets": {"type": "list", "elements": "dict", "required": True, "options": {
+            "name": {"type": "str"},
+            "type": {"type": "str"},
+            "values": {"type": "list", "elements": "str"},
+            "records": {"type": "list", "elements": "str"},
+            "ttl": {"type": "int"},
+            "state": {"type": "str", "default": "exact", "choices": list(STATES)},
+        }},
+        "ttl": {"type": "int", "default": 3600},
+        "resolver": {"type": "str"},
+    }
+
+
 @dataclass
 class Connection:
     zone: dns.name.Name

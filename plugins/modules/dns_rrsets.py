@@ -245,19 +245,8 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _dns
 
 def argument_spec() -> dict:
     spec = _dns.connection_argument_spec(server_required=True)
-    spec.update({
-        "rrsets": {"type": "list", "elements": "dict", "required": True, "options": {
-            "name": {"type": "str"},
-            "type": {"type": "str"},
-            "values": {"type": "list", "elements": "str"},
-            "records": {"type": "list", "elements": "str"},
-            "ttl": {"type": "int"},
-            "state": {"type": "str", "default": "exact", "choices": list(_dns.STATES)},
-        }},
-        "ttl": {"type": "int", "default": 3600},
-        "resolver": {"type": "str"},
-        "served_since_path": {"type": "path"},
-    })
+    spec.update(_dns.rrsets_argument_spec())
+    spec["served_since_path"] = {"type": "path"}
     return spec
 
 

@@ -133,18 +133,7 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _dns
 
 def argument_spec() -> dict:
     spec = _dns.connection_argument_spec(server_required=False)
-    spec.update({
-        "rrsets": {"type": "list", "elements": "dict", "required": True, "options": {
-            "name": {"type": "str"},
-            "type": {"type": "str"},
-            "values": {"type": "list", "elements": "str"},
-            "records": {"type": "list", "elements": "str"},
-            "ttl": {"type": "int"},
-            "state": {"type": "str", "default": "exact", "choices": list(_dns.STATES)},
-        }},
-        "ttl": {"type": "int", "default": 3600},
-        "resolver": {"type": "str"},
-    })
+    spec.update(_dns.rrsets_argument_spec())
     return spec
 
 

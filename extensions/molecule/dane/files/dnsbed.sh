@@ -6,7 +6,8 @@
 #   ${PM_PREFIX}-dane-resolver  BIND 9 validating resolver with example.test's trust anchor (static-stub to ns1, ns2)
 #   ${PM_PREFIX}-dane-sender    Postfix as a DANE sender (smtp_tls_security_level = dane)
 #
-# Usage: dnsbed.sh up MX_CONTAINER...   start and configure everything; print the facts as JSON
+# Usage: dnsbed.sh up NAME=CONTAINER... start and configure everything (the MX containers get the zone's
+#                                      NAME A/MX records and the resolver); print the facts as JSON
 #        dnsbed.sh facts                print the facts again (addresses, TSIG secret, serial)
 #        dnsbed.sh hold-notify          ns1 stops sending NOTIFY to ns2 (ns2 lags behind updates)
 #        dnsbed.sh release-notify       ns1 notifies again and ns2 catches up
@@ -137,7 +138,7 @@ up() {
     echo "resolver IN A $res"
     echo "sender IN A $sender"
     for mx in "$@"; do
-      echo "${mx%%=*} IN A ${mx#*=}"
+      echo "${mx%%=*} IN A $(ip_of "${mx#*=}")"
       echo "${mx%%=*} IN MX 10 ${mx%%=*}.$ZONE."
     done
   } >"$STATE/zone.db"
@@ -160,8 +161,8 @@ up() {
   ex "$P-dane-resolver" sh -c 'named-checkconf /etc/bind/named.conf && (pgrep -x named >/dev/null || named -u bind -c /etc/bind/named.conf)'
   retry 120 sh -c "docker exec $P-dane-resolver dig +dnssec @127.0.0.1 ns1.$ZONE A | grep -q 'flags:.* ad'"
 
-  for name in ns1 ns2 resolver sender; do
-    printf "nameserver %s\noptions trust-ad\n" "$res" | ex -i "$P-dane-$name" sh -c 'cat > /etc/resolv.conf'
+  for name in "$P-dane-ns1" "$P-dane-ns2" "$P-dane-resolver" "$P-dane-sender" "${@#*=}"; do
+    printf "nameserver %s\noptions trust-ad\n" "$res" | ex -i "$name" sh -c 'cat > /etc/resolv.conf'
   done
   sender_up
   facts >"$STATE/facts.json"
