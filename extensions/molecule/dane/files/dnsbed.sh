@@ -175,7 +175,7 @@ sender_up() {
     "mydestination=" "relayhost=" "maillog_file=/var/log/postfix.log" \
     "smtp_dns_support_level=dnssec" "smtp_tls_security_level=dane" "smtp_tls_loglevel=1" \
     "smtp_host_lookup=dns" "disable_dns_lookups=no" "smtp_address_preference=ipv4" \
-    "maximal_queue_lifetime=1h" "minimal_backoff_time=5s" "maximal_backoff_time=10s" "queue_run_delay=5s"
+    "smtp_connection_cache_on_demand=no" "maximal_queue_lifetime=1h" "minimal_backoff_time=5s" "maximal_backoff_time=10s" "queue_run_delay=5s"
   # Not chrooted: the smtp client must read the resolv.conf written above (postfix start copies nothing).
   ex "$c" postconf -F "smtp/unix/chroot=n"
   ex "$c" sh -c 'pgrep -x master >/dev/null || postfix start' >/dev/null 2>&1
