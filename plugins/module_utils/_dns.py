@@ -960,7 +960,8 @@ def apply(params: dict[str, t.Any], *, check_mode: bool, clock: Clock = time.mon
     conn = connection(params)
     wanted = parse_wanted(conn.zone, params["rrsets"], default_ttl=params.get("ttl", 3600))
     resolver = parse_server(params["resolver"], option="resolver") if params.get("resolver") else None
-    assert conn.primary is not None  # server is required by the module's argument spec
+    if conn.primary is None:
+        raise DNSError("server: give the zone's primary, which takes the update")
     current = read_primary(conn.client, conn.primary, conn.zone, wanted)
     changes = plan(wanted, current)
     added, removed = diff_lines(changes)

@@ -54,8 +54,8 @@ options:
     type: float
     default: 10.0
 seealso:
-  - role: postmaster.tls.dns_records
-    description: Publishes the TLSA records of these keys.
+  - ref: ansible_collections.postmaster.tls.dns_records_role
+    description: The C(postmaster.tls.dns_records) role publishes the TLSA records of these keys.
 """
 
 EXAMPLES = r"""

@@ -69,8 +69,9 @@ options:
 seealso:
   - module: postmaster.tls.dns_rrsets
     description: Publishes the records and records when they were first served everywhere.
-  - role: postmaster.tls.certificate
-    description: Its C(certificate_rollover=switch) runs this gate when C(dns_records_publish=rfc2136).
+  - ref: ansible_collections.postmaster.tls.certificate_role
+    description: The C(postmaster.tls.certificate) role's C(certificate_rollover=switch) runs this gate when
+      C(dns_records_publish=rfc2136).
 """
 
 EXAMPLES = r"""
@@ -103,7 +104,9 @@ message:
   description: The verdict in one sentence, naming records, servers and time left.
   returned: always
   type: str
-  sample: "certificate_rollover=switch refused: _25._tcp.mail.example.org. IN TLSA 3 1 1 2bb1... has been served by every authoritative server for 3 s; 2xTTL = 10 s, 7 s left."
+  sample: >-
+    certificate_rollover=switch refused: _25._tcp.mail.example.org. IN TLSA 3 1 1 2bb1... has been served by every
+    authoritative server for 3 s; 2xTTL = 10 s, 7 s left.
 left:
   description: Seconds until the last record that every server serves has been served for 2xTTL (0 when ready).
   returned: always

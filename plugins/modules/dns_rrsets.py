@@ -16,7 +16,7 @@ description:
   - Every changed RRset carries a prerequisite in the same update - exactly the records that were read, or
     "does not exist" - so when someone changes one of them between the read and the write the server
     refuses the whole update (nothing changes) and the task fails saying so; run it again.
-  - Any record type except those the server keeps itself (SOA, DNSSEC records): TLSA, TXT, SRV, CAA, MX, A, ...
+  - Any record type (TLSA, TXT, SRV, CAA, MX, A, ...) except those the server keeps itself (SOA and the DNSSEC records).
   - After the update (and in check mode, without one) every authoritative server of the zone - its NS set,
     or O(servers) - is asked directly whether it serves each wanted RRset, with its SOA serial;
     O(wait_timeout) waits until all do. O(resolver) also asks a validating resolver for the TLSA RRsets and
@@ -45,6 +45,12 @@ attributes:
   platform:
     platforms: posix
 options:
+  server:
+    description:
+      - The zone's primary server, which takes the update, as an IP address or a host name this machine resolves,
+        optionally with C(:PORT) (C([v6-address]:PORT) for IPv6). The zone's NS set is read from it.
+    type: str
+    required: true
   rrsets:
     description:
       - The wanted record sets. Each entry gives one RRset as O(rrsets[].name), O(rrsets[].type) and
@@ -107,8 +113,9 @@ seealso:
     description: Only check what every server serves.
   - module: postmaster.tls.dane_rollover_gate
     description: Let a key rollover switch only when DNS serves the new key's TLSA record.
-  - role: postmaster.tls.dns_records
-    description: Publishes DANE, MTA-STS and TLS-RPT records with this module (C(dns_records_publish=rfc2136)).
+  - ref: ansible_collections.postmaster.tls.dns_records_role
+    description: The C(postmaster.tls.dns_records) role publishes DANE, MTA-STS and TLS-RPT records with this module
+      (C(dns_records_publish=rfc2136)).
 """
 
 EXAMPLES = r"""
