@@ -1014,37 +1014,78 @@ def tlsa_wanted(zone: dns.name.Name, *, name: t.Any, ports: list[int], digests: 
                    ttl=ttl, values=rdatas, state="present", source="digests") for port in dict.fromkeys(ports)]
 
 
+def _replacing(entries: t.Any) -> list[dict[str, str]]:
+    """The keys a run would replace in place (dane_keys_info's ``replaced``), checked."""
+    if not isinstance(entries, list):
+        raise DNSError("replacing: expected a list of dictionaries with path, key_type and reason")
+    out = []
+    for index, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or not entry.get("path"):
+            raise DNSError(f"replacing[{index}]: expected a dictionary with path, key_type and reason")
+        out.append({key: check_text(str(entry.get(key) or ""), option=f"replacing[{index}].{key}")
+                    for key in ("name", "key_type", "path", "reason")})
+    return out
+
+
+def replacement_reasons(replacing: list[dict[str, str]], *, name: str) -> list[str]:
+    out = []
+    for entry in replacing:
+        key = " ".join(part for part in ("the served", entry["key_type"], "key", entry["path"]) if part)
+        out.append(f"this run would replace {key} in place ({entry['reason'] or 'its key policy replaces it'}): its "
+                   f"TLSA 3 1 1 record cannot be served for 2xTTL before the new key is, and DANE senders would defer "
+                   f"mail to {name}")
+    return out
+
+
 def gate(params: dict[str, t.Any], *, check_mode: bool, clock: Clock = time.monotonic, sleep: Sleep = time.sleep,
          now: t.Callable[[], float] = time.time) -> dict[str, t.Any]:
-    """dane_rollover_gate: every server serves the next keys' 3 1 1 records, for at least 2xTTL?"""
+    """dane_rollover_gate: every server serves the next keys' 3 1 1 records, for at least 2xTTL? And no served key
+    is replaced in place (its record could not be published first)?"""
     conn = connection(params)
     min_ttl = _ttl(params.get("ttl", 0) or 0, option="ttl")
-    wanted = tlsa_wanted(conn.zone, name=params["name"], ports=params.get("ports") or [25],
-                         digests=params.get("digests") or [], ttl=min_ttl)
-    ledger = Ledger(params["served_since_path"])
-    servers = conn.servers()
+    replacing = _replacing(params.get("replacing") or [])
+    digests = params.get("digests") or []
+    name = check_text(params["name"], option="name").strip()
+    verdict: dict[str, t.Any] = {"ready": True, "records": [], "servers": [], "reasons": [], "left": 0}
+    done, waited = True, 0.0
+    if digests or not replacing:
+        wanted = tlsa_wanted(conn.zone, name=name, ports=params.get("ports") or [25], digests=digests, ttl=min_ttl)
+        ledger = Ledger(params["served_since_path"])
+        servers = conn.servers()
 
-    def probe() -> tuple[bool, dict[str, t.Any]]:
-        reports = check_servers(conn.client, servers, conn.zone, wanted)
-        moment = now()
-        if check_mode:
-            entries = ledger.read()
-            observe(entries, wanted, reports, moment)
-        else:
-            with ledger.locked() as entries:
+        def probe() -> tuple[bool, dict[str, t.Any]]:
+            reports = check_servers(conn.client, servers, conn.zone, wanted)
+            moment = now()
+            if check_mode:
+                entries = ledger.read()
                 observe(entries, wanted, reports, moment)
-        verdict = judge_gate(wanted, reports, entries, now=moment, min_ttl=min_ttl)
-        verdict["servers"] = reports
-        return verdict["ready"], verdict
+            else:
+                with ledger.locked() as entries:
+                    observe(entries, wanted, reports, moment)
+            result = judge_gate(wanted, reports, entries, now=moment, min_ttl=min_ttl)
+            result["servers"] = reports
+            return result["ready"], result
 
-    # Waiting only makes sense while the ledger records (not in check mode): time must be able to pass.
-    done, verdict, waited = wait_for(probe, timeout=0 if check_mode else conn.wait_timeout,
-                                     interval=conn.wait_interval, clock=clock, sleep=sleep)
-    forced = bool(params.get("force")) and not done
-    if done:
-        message = "every authoritative server has served the next keys' TLSA records for at least 2xTTL: the switch may go on"
+        # Waiting only makes sense while the ledger records (not in check mode): time must be able to pass.
+        # A refused key replacement is not a matter of time: no waiting then.
+        done, verdict, waited = wait_for(probe, timeout=0 if check_mode or replacing else conn.wait_timeout,
+                                         interval=conn.wait_interval, clock=clock, sleep=sleep)
+    ready = done and not replacing
+    forced = bool(params.get("force")) and not ready
+    parts = []
+    if not done:
+        parts.append("certificate_rollover=switch refused: " + "; ".join(verdict["reasons"])
+                     + ". Run the switch again later (certificate_rollover_force=true overrides, for a compromised key).")
+    if replacing:
+        parts.append("Key replacement refused: " + "; ".join(replacement_reasons(replacing, name=name))
+                     + ". With the TLSA records published through RFC 2136 (dns_records_publish=rfc2136), move to a new key "
+                     "with certificate_rollover=prepare, then certificate_rollover=switch (the switch waits until every "
+                     "authoritative server has served the new key's record for 2xTTL); certificate_rollover_force=true "
+                     "goes on now (for a lost or compromised key; DANE senders may defer mail until DNS catches up).")
+    if ready:
+        message = ("every authoritative server has served the next keys' TLSA records for at least 2xTTL: the switch may go on"
+                   if digests else "no served key is replaced in place")
     else:
-        message = ("certificate_rollover=switch refused: " + "; ".join(verdict["reasons"])
-                   + ". Run the switch again later (certificate_rollover_force=true overrides, for a compromised key)")
-    return {"changed": False, "ready": done, "forced": forced, "message": message, "records": verdict["records"],
-            "servers": verdict["servers"], "left": verdict["left"], "waited": round(waited, 1)}
+        message = " ".join(parts)
+    return {"changed": False, "ready": ready, "forced": forced, "message": message, "records": verdict["records"],
+            "servers": verdict["servers"], "left": verdict["left"], "waited": round(waited, 1), "replacing": replacing}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: dane_rollover_gate
-short_description: Let a key rollover switch only when every authoritative server has served the new key's TLSA record for 2xTTL
+short_description: Let a key go live only when every authoritative server has served its TLSA record for 2xTTL
 version_added: 0.2.0
 description:
   - Asks every authoritative server of O(zone) (its NS set, or O(servers)) directly for the TLSA records at
@@ -20,7 +20,11 @@ description:
     record's TTL (the largest of O(ttl), the TTL the servers serve), so no resolver can still hold a TLSA set
     without the new key when the new key goes live. Otherwise the task fails, naming each record, the servers
     that lack it and the time left. O(wait_timeout) waits (bounded) for the gate to open.
-  - O(force) lets the switch go on anyway (a compromised key must go at once), with a warning.
+  - With O(replacing) (the served keys that this run's key task would replace in place, as
+    M(postmaster.tls.dane_keys_info) returns them in RV(postmaster.tls.dane_keys_info#module:replaced)), the task fails
+    naming each key. A key made in place goes live in the same run, so its TLSA record cannot have been served
+    before. The message says to move keys with C(certificate_rollover=prepare) and C(switch) instead.
+  - O(force) lets the switch or the replacement go on anyway (a compromised key must go at once), with a warning.
 author:
   - postmaster.tls contributors (@postmaster-tls)
 extends_documentation_fragment:
@@ -50,10 +54,33 @@ options:
     elements: int
     default: [25]
   digests:
-    description: SHA-256 of the SubjectPublicKeyInfo of each next key (C(spki_sha256) as the postmaster.tls modules return it).
+    description:
+      - SHA-256 of the SubjectPublicKeyInfo of each next key (C(spki_sha256) as the postmaster.tls modules return it).
+      - Required unless O(replacing) is given.
     type: list
     elements: str
-    required: true
+    default: []
+  replacing:
+    description:
+      - Served keys this run would replace in place, each with its C(path) and, for the message, C(name), C(key_type)
+        and C(reason). Not empty fails the task unless O(force).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The key file.
+        type: str
+        required: true
+      name:
+        description: The certificate name.
+        type: str
+      key_type:
+        description: The key type.
+        type: str
+      reason:
+        description: Why the key would be replaced (the key task's own words).
+        type: str
   ttl:
     description: The smallest TTL to assume, in seconds (the TTL the servers serve counts when it is larger).
     type: int
@@ -63,7 +90,7 @@ options:
     type: path
     required: true
   force:
-    description: Pass even when the records are not served long enough (for a compromised key); warns.
+    description: Pass even when the records are not served long enough, or a served key is replaced in place (for a compromised key); warns.
     type: bool
     default: false
 seealso:
@@ -87,6 +114,24 @@ EXAMPLES = r"""
     force: "{{ certificate_rollover_force | default(false) }}"
   delegate_to: localhost
   become: false
+
+- name: Find the served keys a regenerate policy would replace in this run
+  postmaster.tls.dane_keys_info:
+    name: mail.example.org
+    regenerate: "{{ certificate_key_regenerate }}"
+    planned_keys: [{type: rsa, size: 2048}, {type: ecdsa, curve: secp256r1}]
+  register: planned
+
+- name: Refuse to replace a served key in place while DANE records are published by RFC 2136
+  postmaster.tls.dane_rollover_gate:
+    zone: example.org
+    server: ns1.example.org
+    name: mail.example.org
+    replacing: "{{ planned.replaced }}"
+    served_since_path: "{{ playbook_dir }}/dns-records/example.org/served-since.json"
+  delegate_to: localhost
+  become: false
+  when: planned.replaced | length > 0
 """
 
 RETURN = r"""
@@ -126,6 +171,12 @@ servers:
   type: list
   elements: dict
   sample: [{server: ns2.example.org, address: 192.0.2.54, port: 53, serial: 2026120302, error: null, ok: true, missing: [], rrsets: []}]
+replacing:
+  description: The served keys this run would replace in place, as given in O(replacing).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: mail.example.org, key_type: rsa, path: /etc/postmaster-tls/mail.example.org/rsa/privkey.pem, reason: regenerate=always}]
 waited:
   description: Seconds spent waiting for the gate to open.
   returned: always
@@ -143,7 +194,13 @@ def argument_spec() -> dict:
     spec.update({
         "name": {"type": "str", "required": True},
         "ports": {"type": "list", "elements": "int", "default": [25]},
-        "digests": {"type": "list", "elements": "str", "required": True, "no_log": False},
+        "digests": {"type": "list", "elements": "str", "default": [], "no_log": False},
+        "replacing": {"type": "list", "elements": "dict", "default": [], "options": {
+            "path": {"type": "str", "required": True},
+            "name": {"type": "str"},
+            "key_type": {"type": "str"},
+            "reason": {"type": "str"},
+        }},
         "ttl": {"type": "int", "default": 0},
         "served_since_path": {"type": "path", "required": True},
         "force": {"type": "bool", "default": False},
@@ -159,7 +216,7 @@ def main() -> None:
     except _dns.DNSError as exc:
         module.fail_json(msg=str(exc), zone=module.params["zone"])
     if result["forced"]:
-        module.warn(f"certificate_rollover_force: switching although DNS is not ready - {result['message']}")
+        module.warn(f"certificate_rollover_force: going on although DNS is not ready - {result['message']}")
     elif not result["ready"]:
         module.fail_json(msg=result["message"], **{k: v for k, v in result.items() if k != "message"})
     module.exit_json(**result)

@@ -379,6 +379,58 @@ def test_gate_check_mode_writes_no_ledger_and_force_passes(fake, tmp_path):
     assert verdict["ready"] is False and verdict["forced"] is True
 
 
+REPLACED = {"name": "mail.example.org", "key_type": "rsa", "path": "/etc/postmaster-tls/mail.example.org/rsa/privkey.pem",
+            "reason": "regenerate=always"}
+
+
+def test_a_served_key_replaced_in_place_is_refused_without_asking_dns(fake, tmp_path):
+    fake.down.update(fake.data)  # DNS is not asked: a key made in this run cannot have been published
+    verdict = _dns.gate(_gate_params(tmp_path, digests=[], replacing=[REPLACED], wait_timeout=300), check_mode=False)
+    assert verdict["ready"] is False and verdict["forced"] is False and verdict["waited"] == 0.0
+    message = verdict["message"]
+    assert message.startswith("Key replacement refused: this run would replace the served rsa key "
+                              "/etc/postmaster-tls/mail.example.org/rsa/privkey.pem in place (regenerate=always)")
+    assert "DANE senders would defer mail to mail.example.org" in message
+    assert "certificate_rollover=prepare, then certificate_rollover=switch" in message
+    assert "certificate_rollover_force=true" in message
+    assert verdict["replacing"] == [REPLACED] and verdict["servers"] == []
+    assert not (tmp_path / "served-since.json").exists()
+
+
+def test_force_lets_a_replacement_through(fake, tmp_path):
+    verdict = _dns.gate(_gate_params(tmp_path, digests=[], replacing=[REPLACED], force=True), check_mode=False)
+    assert verdict["ready"] is False and verdict["forced"] is True and "Key replacement refused" in verdict["message"]
+
+
+def test_a_switch_that_also_replaces_a_key_names_both(fake, tmp_path):
+    _dns.apply(params(servers=["192.0.2.1"]), check_mode=False)  # D2 on ns1 only
+    verdict = _dns.gate(_gate_params(tmp_path, replacing=[REPLACED]), check_mode=False)
+    assert verdict["ready"] is False
+    assert "certificate_rollover=switch refused: " in verdict["message"] and "is not served by ns2" in verdict["message"]
+    assert "Key replacement refused: " in verdict["message"]
+
+
+def test_a_switch_whose_records_are_served_long_enough_but_replaces_a_key_stays_closed(fake, tmp_path):
+    clock = Clock()
+    _dns.apply(params(), check_mode=False)
+    fake.copy("192.0.2.1", "192.0.2.2")
+    _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)
+    clock.now += 200
+    assert _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)["ready"] is True
+    verdict = _dns.gate(_gate_params(tmp_path, replacing=[REPLACED]), check_mode=False, now=clock)
+    assert verdict["ready"] is False and "switch refused" not in verdict["message"]
+
+
+@pytest.mark.parametrize("replacing, message", [
+    ([{"key_type": "rsa"}], r"replacing\[1\]: expected a dictionary with path"),
+    ("rsa", "replacing: expected a list"),
+    ([{"path": "/k\n", "reason": "x"}], r"replacing\[1\].path: .* control character"),
+])
+def test_bad_replacing_entries(fake, tmp_path, replacing, message):
+    with pytest.raises(_dns.DNSError, match=message):
+        _dns.gate(_gate_params(tmp_path, digests=[], replacing=replacing), check_mode=False)
+
+
 @pytest.mark.parametrize("extra, message", [
     ({"digests": ["abc"]}, "is not a SHA-256 digest"),
     ({"digests": []}, "no key to look for"),
