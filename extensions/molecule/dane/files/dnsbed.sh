@@ -178,6 +178,9 @@ sender_up() {
     "smtp_connection_cache_on_demand=no" "maximal_queue_lifetime=1h" "minimal_backoff_time=5s" "maximal_backoff_time=10s" "queue_run_delay=5s"
   # Not chrooted: the smtp client must read the resolv.conf written above (postfix start copies nothing).
   ex "$c" postconf -F "smtp/unix/chroot=n"
+  # One delivery per smtp process: a process keeps the TLSA records it looked up for their TTL, and each
+  # test message must be judged against what DNS serves when it is sent.
+  ex "$c" postconf -P "smtp/unix/max_use=1"
   ex "$c" sh -c 'pgrep -x master >/dev/null || postfix start' >/dev/null 2>&1
 }
 

@@ -7,15 +7,17 @@ One session fixture drives the steps from the controller as an operator would (a
 the Molecule inventory) and records, after each step, what DNS and the MX hosts show to outside tools:
 
 * ``dig +dnssec`` through the validating resolver (AD flag, TLSA data) and directly at ns1 and ns2;
-* the SHA-256 of the SubjectPublicKeyInfo of what port 25 serves (``openssl s_client`` ->
-  ``openssl x509 -pubkey`` -> ``openssl pkey -pubin -outform DER`` -> sha256);
+* the SHA-256 of the SubjectPublicKeyInfo of what port 25 serves to an RSA-only and to an ECDSA-only
+  TLS 1.3 client (``openssl s_client -sigalgs`` -> ``openssl x509 -pubkey`` -> ``openssl pkey -pubin
+  -outform DER`` -> sha256): the hosts serve both key types;
 * a message from the DANE sender (Postfix, ``smtp_tls_security_level = dane``) to each MX, with the
   sender's own log line for it.
 
 Steps: converge (initial) -> ns1 holds NOTIFY back -> prepare -> switch (refused: ns2 lacks the record)
 -> NOTIFY released -> switch (refused: 2xTTL not yet passed, time left named) -> switch (the gate's
-bounded wait opens it) -> dns.yml (retire) -> a wrong TLSA record by hand (the sender defers; check mode
-shows the fix without changing the serial; dns.yml repairs it) -> bad input.
+bounded wait opens it) -> dns.yml (retire) -> a key replaced in place (certificate_key_regenerate=always:
+refused, nothing changes) -> a wrong TLSA record by hand (the sender defers; check mode shows the fix without
+changing the serial; dns.yml repairs it) -> bad input.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 DNSBED = os.path.join(os.path.dirname(__file__), "..", "files", "dnsbed.sh")
 ZONE = "example.test"
 PREFIX = os.environ.get("PM_PREFIX") or "pm"
+# Per key type, a TLS 1.3 client that can only accept that type's certificate (openssl's own choice of
+# signature algorithms, independent of the collection's TLS 1.2 cipher-suite probes).
+SIGALGS = {"rsa": "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512",
+           "ecdsa": "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384"}
 SENDER = f"{PREFIX}-dane-sender"
 NS1 = f"{PREFIX}-dane-ns1"
 
@@ -93,10 +99,10 @@ def serial(server: str) -> int:
     return int(out[2]) if len(out) > 2 else -1
 
 
-def served_spki(address: str, mx: str) -> str:
-    """SHA-256 of the SPKI of the certificate port 25 serves, as openssl shows it."""
+def served_spki(address: str, mx: str, key_type: str) -> str:
+    """SHA-256 of the SPKI of the ``key_type`` certificate port 25 serves, as openssl shows it."""
     hello = _run(["openssl", "s_client", "-connect", f"{address}:25", "-starttls", "smtp", "-servername",
-                  f"{mx}.{ZONE}"], input_text="", timeout=60)
+                  f"{mx}.{ZONE}", "-tls1_3", "-sigalgs", SIGALGS[key_type]], input_text="", timeout=60)
     pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", hello.stdout, re.S)
     assert pem, hello.stdout[-2000:] + hello.stderr[-1000:]
     pub = _run(["openssl", "x509", "-pubkey", "-noout"], input_text=pem.group(0))
@@ -106,7 +112,7 @@ def served_spki(address: str, mx: str) -> str:
 
 
 def witness(facts: dict, mx: dict[str, str]) -> dict:
-    """Per MX: the TLSA set through the resolver (with AD), on ns1 and on ns2, and the served SPKI digest."""
+    """Per MX: the TLSA set through the resolver (with AD), on ns1 and on ns2, and the served SPKI digest per key type."""
     out = {}
     for short, container in mx.items():
         name = f"_25._tcp.{short}.{ZONE}"
@@ -115,9 +121,19 @@ def witness(facts: dict, mx: dict[str, str]) -> dict:
             "resolver_ad": "ad" in via["flags"], "resolver": tlsa_digests(via["records"]),
             "ns1": tlsa_digests(dig(facts["ns1"], name, "TLSA")["records"]),
             "ns2": tlsa_digests(dig(facts["ns2"], name, "TLSA")["records"]),
-            "served": served_spki(_ip(container), short),
+            "served": {kind: served_spki(_ip(container), short, kind) for kind in SIGALGS},
         }
     return out
+
+
+def served(seen: dict) -> set[str]:
+    """The digests port 25 serves, both key types."""
+    return set(seen["served"].values())
+
+
+def key_files(container: str) -> str:
+    """sha256sum of the host's private keys (every key type), as the host's own tool prints it."""
+    return _run(["docker", "exec", container, "sh", "-c", "sha256sum /etc/postmaster-tls/*/*/privkey*.pem"]).stdout
 
 
 def wait_resolver(facts: dict, short: str, wanted: set[str], *, seconds: int = 60) -> bool:
@@ -198,32 +214,50 @@ def rollover():
     facts = _facts()
     mx = _mx_hosts()
     steps: dict[str, dict] = {}
+    start, took = time.monotonic(), {}
+
+    def mark(step: str) -> None:
+        took[step] = round(time.monotonic() - start - sum(took.values()), 1)
 
     steps["initial"] = {"witness": witness(facts, mx), "mail": deliver("initial", mx)}
+    mark("initial")
 
     # ns2 lags: the prepare run publishes on ns1 only (no wait), and the switch must stay closed.
     _run(["bash", DNSBED, "hold-notify"])
     run = playbook("postmaster.tls.site", "-e", "certificate_rollover=prepare", "-e", "dns_records_wait_timeout=0")
     steps["prepare"] = {"run": run, "witness": witness(facts, mx), "mail": deliver("prepare", mx)}
+    mark("prepare")
     run = playbook("postmaster.tls.site", "-e", "certificate_rollover=switch")
     steps["switch_lagging"] = {"run": run, "witness": witness(facts, mx)}
+    mark("switch_lagging")
 
     _run(["bash", DNSBED, "release-notify"])
-    next_digests = {short: steps["prepare"]["witness"][short]["ns1"] - {steps["initial"]["witness"][short]["served"]}
+    next_digests = {short: steps["prepare"]["witness"][short]["ns1"] - served(steps["initial"]["witness"][short])
                     for short in mx}
     caught_up = all(wait_resolver(facts, short, steps["prepare"]["witness"][short]["ns1"]) for short in mx)
     run = playbook("postmaster.tls.site", "-e", "certificate_rollover=switch")
     steps["switch_early"] = {"run": run, "witness": witness(facts, mx), "caught_up": caught_up,
                              "mail": deliver("early", mx)}
+    mark("switch_early")
 
     run = playbook("postmaster.tls.site", "-e", "certificate_rollover=switch", "-e", "dns_records_gate_wait_timeout=120")
     steps["switch"] = {"run": run, "witness": witness(facts, mx), "next": next_digests, "mail": deliver("switch", mx)}
+    mark("switch")
 
     serial_before = serial(facts["ns1"])
     run = playbook("postmaster.tls.dns")
-    retired = all(wait_resolver(facts, short, {steps["switch"]["witness"][short]["served"]}) for short in mx)
+    retired = all(wait_resolver(facts, short, served(steps["switch"]["witness"][short])) for short in mx)
     steps["retire"] = {"run": run, "witness": witness(facts, mx), "retired": retired, "serial_before": serial_before,
                        "mail": deliver("retire", mx)}
+    mark("retire")
+
+    # A renewal that would make new keys in place: refused before anything changes.
+    keys_before, serial_before = {short: key_files(container) for short, container in mx.items()}, serial(facts["ns1"])
+    run = playbook("postmaster.tls.site", "-e", "certificate_key_regenerate=always")
+    steps["regenerate"] = {"run": run, "keys_before": keys_before, "serial_before": serial_before,
+                           "keys_after": {short: key_files(container) for short, container in mx.items()},
+                           "serial_after": serial(facts["ns1"]), "witness": witness(facts, mx)}
+    mark("regenerate")
 
     # A wrong TLSA record published by hand: the DANE sender must defer.
     bogus = "00" * 32
@@ -237,6 +271,10 @@ def rollover():
     steps["wrong"] = {"nsupdate": hand, "seen": seen, "mail": wrong, "bogus": bogus, "check": check,
                       "serial_wrong": serial_wrong, "serial_checked": serial_checked, "repair": repair,
                       "witness": witness(facts, mx)}
+    mark("wrong")
+    if os.environ.get("PM_DANE_TIMING"):  # seconds per step, for whoever tunes the scenario's cost
+        with open(os.environ["PM_DANE_TIMING"], "w", encoding="utf-8") as handle:
+            json.dump(took, handle)
     return {"facts": facts, "mx": mx, "steps": steps}
 
 
@@ -261,22 +299,25 @@ def test_every_step_delivers_over_verified_dane(rollover, step):
 def test_outside_witness_resolver_ad_and_served_key_in_tlsa(rollover, step):
     for short, seen in rollover["steps"][step]["witness"].items():
         assert seen["resolver_ad"], (step, short, seen)
-        assert seen["served"] in seen["resolver"], (step, short, seen)
-        assert seen["served"] in seen["ns1"] and seen["served"] in seen["ns2"], (step, short, seen)
+        assert len(served(seen)) == 2, (step, short, seen)  # an RSA and an ECDSA key
+        assert served(seen) <= seen["resolver"], (step, short, seen)
+        assert served(seen) <= seen["ns1"] and served(seen) <= seen["ns2"], (step, short, seen)
 
 
 def test_converge_published_only_the_served_key(rollover):
     for short, seen in rollover["steps"]["initial"]["witness"].items():
-        assert seen["ns1"] == {seen["served"]} == seen["ns2"], (short, seen)
+        assert seen["ns1"] == served(seen) == seen["ns2"], (short, seen)
 
 
 def test_prepare_publishes_the_next_key_beside_the_current_one(rollover):
     run = rollover["steps"]["prepare"]["run"]
     assert run.returncode == 0, _ok(run)
     for short, seen in rollover["steps"]["prepare"]["witness"].items():
-        assert len(seen["ns1"]) == 2 and rollover["steps"]["initial"]["witness"][short]["served"] in seen["ns1"], seen
+        initial = served(rollover["steps"]["initial"]["witness"][short])
+        # Two next keys (RSA, ECDSA) beside the two current ones.
+        assert len(seen["ns1"]) == 4 and initial < seen["ns1"], seen
         # NOTIFY held back: the secondary still serves the old set.
-        assert seen["ns2"] == {rollover["steps"]["initial"]["witness"][short]["served"]}, seen
+        assert seen["ns2"] == initial, seen
         assert seen["served"] == rollover["steps"]["initial"]["witness"][short]["served"], seen
 
 
@@ -296,7 +337,7 @@ def test_switch_refused_before_two_ttl_naming_the_time_left(rollover):
     assert step["caught_up"], "ns2 did not catch up after NOTIFY was released"
     run = step["run"]
     assert run.returncode != 0, _ok(run)
-    assert re.search(r"2xTTL = 40 s, \d+ s left", said(run)), _ok(run)
+    assert re.search(r"2xTTL = 20 s, \d+ s left", said(run)), _ok(run)
     assert "is not served by" not in said(run), _ok(run)
     for short, seen in step["witness"].items():
         assert seen["served"] == rollover["steps"]["initial"]["witness"][short]["served"], "the key changed"
@@ -306,10 +347,10 @@ def test_switch_after_two_ttl_serves_the_prepared_key(rollover):
     step = rollover["steps"]["switch"]
     assert step["run"].returncode == 0, _ok(step["run"])
     for short, seen in step["witness"].items():
-        assert {seen["served"]} == step["next"][short], (short, seen, step["next"])
-        old = rollover["steps"]["initial"]["witness"][short]["served"]
-        # Nothing is removed in the switching run: the old key's record stays until the retire step.
-        assert old in seen["ns1"] and seen["served"] in seen["ns1"], seen
+        assert served(seen) == step["next"][short] and len(served(seen)) == 2, (short, seen, step["next"])
+        old = served(rollover["steps"]["initial"]["witness"][short])
+        # Nothing is removed in the switching run: the old keys' records stay until the retire step.
+        assert old | served(seen) == seen["ns1"], seen
 
 
 def test_retire_removes_the_old_record_once_every_port_serves_the_new_key(rollover):
@@ -317,8 +358,22 @@ def test_retire_removes_the_old_record_once_every_port_serves_the_new_key(rollov
     assert step["run"].returncode == 0, _ok(step["run"])
     assert step["retired"]
     for short, seen in step["witness"].items():
-        assert seen["ns1"] == {seen["served"]} == seen["ns2"] == seen["resolver"], seen
+        assert seen["ns1"] == served(seen) == seen["ns2"] == seen["resolver"], seen
     assert serial(rollover["facts"]["ns1"]) > step["serial_before"]
+
+
+def test_a_key_replaced_in_place_is_refused_and_nothing_changes(rollover):
+    step = rollover["steps"]["regenerate"]
+    run = step["run"]
+    assert run.returncode != 0, _ok(run)
+    for short in rollover["mx"]:
+        for kind in ("rsa", "ecdsa"):
+            assert (f"this run would replace the served {kind} key /etc/postmaster-tls/{short}.{ZONE}/{kind}/privkey.pem "
+                    "in place (regenerate=always)") in said(run), _ok(run)
+        assert step["keys_after"][short] == step["keys_before"][short] and step["keys_after"][short].count("privkey") == 2
+        assert served(step["witness"][short]) == served(rollover["steps"]["retire"]["witness"][short])
+    assert "certificate_rollover=prepare, then certificate_rollover=switch" in said(run), _ok(run)
+    assert step["serial_after"] == step["serial_before"]
 
 
 def test_a_wrong_tlsa_record_makes_the_sender_defer(rollover):
@@ -334,7 +389,7 @@ def test_check_mode_shows_the_fix_and_changes_nothing(rollover):
     run = step["check"]
     assert run.returncode == 0, _ok(run)
     assert f"-_25._tcp.mx12.{ZONE}. 5 IN TLSA 3 1 1 {step['bogus']}" in run.stdout, _ok(run)
-    assert re.search(rf"\+_25\._tcp\.mx12\.{ZONE}\. 20 IN TLSA 3 1 1 [0-9a-f]{{64}}", run.stdout), _ok(run)
+    assert len(re.findall(rf"\+_25\._tcp\.mx12\.{ZONE}\. 10 IN TLSA 3 1 1 [0-9a-f]{{64}}", run.stdout)) == 2, _ok(run)
     assert step["serial_checked"] == step["serial_wrong"]
 
 
@@ -342,7 +397,7 @@ def test_the_dns_playbook_alone_repairs_the_record(rollover):
     step = rollover["steps"]["wrong"]
     assert step["repair"].returncode == 0, _ok(step["repair"])
     seen = step["witness"]["mx12"]
-    assert seen["ns1"] == {seen["served"]}, seen
+    assert seen["ns1"] == served(seen), seen
 
 
 def _module_args(facts: dict, **extra) -> dict:
@@ -395,6 +450,10 @@ def test_a_concurrent_change_fails_the_prerequisite_and_changes_nothing(rollover
     current = _dns.read_primary(client, primary, zone, wanted)
     changes = _dns.plan(wanted, current)
     assert nsupdate(facts, f"update add _concurrent.{ZONE}. 5 TXT theirs").returncode == 0
+    # Inline signing publishes the change (and its serial) a moment after nsupdate returns: wait for it.
+    deadline = time.monotonic() + 30
+    while dig(facts["ns1"], f"_concurrent.{ZONE}", "TXT")["records"] != ['"theirs"'] and time.monotonic() < deadline:
+        time.sleep(0.5)
     before = serial(facts["ns1"])
     with pytest.raises(_dns.PrerequisiteFailed, match="changed between the read and the update"):
         _dns.send_update(client, primary, zone, _dns.build_update(zone, changes, tsig))
