@@ -232,7 +232,7 @@ def argument_spec() -> dict:
         "server_name": {"type": "str"},
         "timeout": {"type": "float", "default": 10.0},
         "regenerate": {"type": "str", "choices": list(_keys.POLICIES)},
-        "planned_keys": {"type": "list", "elements": "dict", "default": [], "options": {
+        "planned_keys": {"type": "list", "elements": "dict", "default": [], "no_log": False, "options": {
             "path": {"type": "path"},
             "type": {"type": "str", "required": True, "choices": list(_layout.KEY_TYPES)},
             "size": {"type": "int"},
