@@ -89,6 +89,16 @@ def require_dnspython(module: AnsibleModule) -> None:
         module.fail_json(msg=missing_required_lib(f"dnspython >= {MIN_DNSPYTHON_VERSION}"), exception=DNSPYTHON_IMP_ERR)
 
 
+def run(module: AnsibleModule, action: t.Callable[..., dict[str, t.Any]], **kwargs: t.Any) -> dict[str, t.Any]:
+    """The DNS modules' common start: dnspython present, ``action(module.params, **kwargs)``, a DNSError as fail_json."""
+    require_dnspython(module)
+    try:
+        return action(module.params, **kwargs)
+    except DNSError as exc:
+        module.fail_json(msg=str(exc), zone=module.params["zone"])
+        raise  # not reached: fail_json exits
+
+
 class DNSError(Exception):
     """Bad input, or a DNS server that refused or did not answer; the message names what and the fix."""
 

@@ -210,11 +210,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    _dns.require_dnspython(module)
-    try:
-        result = _dns.gate(module.params, check_mode=module.check_mode)
-    except _dns.DNSError as exc:
-        module.fail_json(msg=str(exc), zone=module.params["zone"])
+    result = _dns.run(module, _dns.gate, check_mode=module.check_mode)
     if result["forced"]:
         module.warn(f"certificate_rollover_force: going on although DNS is not ready - {result['message']}")
     elif not result["ready"]:

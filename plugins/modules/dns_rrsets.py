@@ -259,11 +259,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    _dns.require_dnspython(module)
-    try:
-        result = _dns.apply(module.params, check_mode=module.check_mode)
-    except _dns.DNSError as exc:
-        module.fail_json(msg=str(exc), zone=module.params["zone"])
+    result = _dns.run(module, _dns.apply, check_mode=module.check_mode)
     if module._diff:
         result["diff"] = result.pop("diff_text")
     else:

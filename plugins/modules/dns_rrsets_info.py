@@ -139,12 +139,7 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    _dns.require_dnspython(module)
-    try:
-        result = _dns.info(module.params)
-    except _dns.DNSError as exc:
-        module.fail_json(msg=str(exc), zone=module.params["zone"])
-    module.exit_json(**result)
+    module.exit_json(**_dns.run(module, _dns.info))
 
 
 if __name__ == "__main__":

@@ -358,11 +358,16 @@ def test_gate_closed_while_a_server_lacks_the_record_then_counts_2xttl(fake, tmp
     assert verdict["ready"] is True and verdict["waited"] == 105.0
 
 
-def test_a_record_that_disappears_starts_again(fake, tmp_path):
-    clock = Clock()
+def _first_seen_everywhere(fake, tmp_path, clock) -> None:
+    """D1 and D2 published on both servers, and seen there by the gate at ``clock``."""
     _dns.apply(params(), check_mode=False)
     fake.copy("192.0.2.1", "192.0.2.2")
     _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)
+
+
+def test_a_record_that_disappears_starts_again(fake, tmp_path):
+    clock = Clock()
+    _first_seen_everywhere(fake, tmp_path, clock)
     clock.now += 100
     fake.add_server("192.0.2.2", [f"_25._tcp.mail 60 IN TLSA 3 1 1 {D1}"])  # the secondary lost it
     verdict = _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)
@@ -412,9 +417,7 @@ def test_a_switch_that_also_replaces_a_key_names_both(fake, tmp_path):
 
 def test_a_switch_whose_records_are_served_long_enough_but_replaces_a_key_stays_closed(fake, tmp_path):
     clock = Clock()
-    _dns.apply(params(), check_mode=False)
-    fake.copy("192.0.2.1", "192.0.2.2")
-    _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)
+    _first_seen_everywhere(fake, tmp_path, clock)
     clock.now += 200
     assert _dns.gate(_gate_params(tmp_path), check_mode=False, now=clock)["ready"] is True
     verdict = _dns.gate(_gate_params(tmp_path, replacing=[REPLACED]), check_mode=False, now=clock)
