@@ -156,7 +156,9 @@ def test_a_weak_planned_key_is_refused_naming_the_option(run_module, tmp_path):
 class TLSServer:
     """Implicit TLS on 127.0.0.1 (as on 465): a handshake with the certificates it holds, then close."""
 
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+    def __init__(self, pairs: list[tuple[str, str]], *, connections: int | None = None) -> None:
+        self.connections = connections  # after this many handshakes, hold connections open silently (None: never)
+        self.held: list[socket.socket] = []
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         for cert, key in pairs:
             self.context.load_cert_chain(cert, key)  # one slot per key type, as Postfix and Dovecot hold them
@@ -172,6 +174,11 @@ class TLSServer:
                 conn, _peer = self.listener.accept()
             except OSError:
                 return
+            if self.connections is not None and self.connections <= 0:
+                self.held.append(conn)  # no handshake: the client's own deadline ends it
+                continue
+            if self.connections is not None:
+                self.connections -= 1
             conn.settimeout(10)
             try:
                 self.context.wrap_socket(conn, server_side=True).close()
@@ -183,18 +190,20 @@ class TLSServer:
 
     def close(self) -> None:
         self.listener.close()
+        for conn in self.held:
+            conn.close()
 
 
 @pytest.fixture
 def tls_server(pki):
     servers = []
 
-    def start(*keys) -> TLSServer:
+    def start(*keys, connections=None) -> TLSServer:
         pairs = []
         for index, key in enumerate(keys):
             pairs.append((pki.write(f"srv{index}/cert.pem", pki.cert("mail.example.org", key)),
                           pki.write(f"srv{index}/key.pem", key)))
-        server = TLSServer(pairs)
+        server = TLSServer(pairs, connections=connections)
         servers.append(server)
         return server
 
@@ -207,8 +216,8 @@ def _spki(key) -> str:
     return _crypto.spki_sha256(key.public_key())
 
 
-def _ask(server: TLSServer, current: list[str], key_types=("rsa", "ecdsa")):
-    return dane_keys_info.served_by([server.endpoint()], _probe.Settings(timeout=5), key_types=list(key_types),
+def _ask(server: TLSServer, current: list[str], key_types=("rsa", "ecdsa"), timeout: float = 5):
+    return dane_keys_info.served_by([server.endpoint()], _probe.Settings(timeout=timeout), key_types=list(key_types),
                                     current=current)
 
 
@@ -244,3 +253,13 @@ def test_a_closed_port_is_named_and_not_asked_again(closed_port):
     reports, stale = dane_keys_info.served_by([endpoint], _probe.Settings(timeout=2), key_types=["rsa"], current=[])
     assert reports[0]["key_types"] == {} and reports[0]["error"] and reports[0]["current"] is False
     assert stale == [f"port {closed_port}: {reports[0]['error']}"]
+
+
+def test_a_key_type_that_cannot_be_asked_keeps_the_old_records(tls_server, pki):
+    """The port answers the default client, then falls silent: what it serves to an RSA client is unknown."""
+    rsa_key, ec_key = pki.key("gone-rsa", kind="rsa"), pki.key("gone-ec")
+    server = tls_server(rsa_key, ec_key, connections=1)
+    reports, stale = _ask(server, [_spki(rsa_key), _spki(ec_key)], key_types=("rsa",), timeout=2)
+    assert reports[0]["spki_sha256"] is not None and reports[0]["key_types"]["rsa"]["verdict"] == "error"
+    assert reports[0]["current"] is False and stale[0].startswith(f"port {server.port}, rsa client: ")
+    assert "within 2 s" in stale[0], stale
