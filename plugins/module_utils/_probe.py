@@ -676,8 +676,8 @@ def _open_tls(
         cipher = tls.cipher()
         if cipher:
             session.cipher, session.cipher_bits = cipher[0], cipher[2]
+        session.leaf_der = tls.getpeercert(binary_form=True)
         if full:
-            session.leaf_der = tls.getpeercert(binary_form=True)
             session.chain_der = _served_chain(tls)
             if context.verify_mode == ssl.CERT_REQUIRED:
                 session.verified_der = _verified_chain(tls)
@@ -716,6 +716,46 @@ def probe_version(endpoint: Endpoint, settings: Settings, contexts: Contexts, ve
     if endpoint.starttls and not session.starttls_offered:
         return "error", "STARTTLS is not offered"
     return "accepted", f"{session.tls_version} {session.cipher}"
+
+
+# A server holding an RSA and an ECDSA certificate shows each to a TLS 1.2 client that offers only the
+# cipher suites authenticated by that key type. (TLS 1.3 picks the certificate by signature algorithm,
+# which Python's ssl cannot narrow; the server's certificate slots are the same for both versions.)
+KEY_TYPE_CIPHERS: dict[str, str] = {"rsa": "aRSA", "ecdsa": "aECDSA"}
+
+
+def key_type_context(key_type: str | None) -> ssl.SSLContext:
+    """A non-verifying client context: a default client (None), or a TLS 1.2 client that can only accept
+    a certificate of ``key_type``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if key_type is not None:
+        if key_type not in KEY_TYPE_CIPHERS:
+            raise ProbeError(f"key type {key_type!r} cannot be asked for; use one of {', '.join(KEY_TYPE_CIPHERS)}")
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(KEY_TYPE_CIPHERS[key_type])
+    return context
+
+
+def served_leaf(endpoint: Endpoint, settings: Settings, context: ssl.SSLContext) -> tuple[str, bytes | None, str]:
+    """One handshake with ``context`` (see key_type_context): (verdict, the served leaf's DER, detail).
+
+    ``served``: a certificate came back; ``refused``: the handshake failed (for a key-type context, the
+    server holds no certificate of that type or speaks no TLS 1.2); ``error``: no TLS was reached.
+    """
+    try:
+        session = _open_tls(endpoint, settings, context, full=False)
+    except (DialogueError, _Timeout, _Unreachable) as exc:
+        return "error", None, str(exc)
+    except (ssl.SSLError, OSError) as exc:
+        return "refused", None, _classify_handshake_error(exc)[1]
+    if endpoint.starttls and not session.starttls_offered:
+        return "error", None, "STARTTLS is not offered"
+    if not session.leaf_der:
+        return "refused", None, "no certificate was served"
+    return "served", session.leaf_der, f"{session.tls_version} {session.cipher}"
 
 
 @dataclass
