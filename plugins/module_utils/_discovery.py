@@ -339,7 +339,8 @@ def build_domain(raw: t.Mapping[str, t.Any], *, defaults: t.Mapping[str, t.Any] 
     if not username or ("%" in username and not any(token in username for token in _USERNAME_TOKENS)):
         raise DiscoveryError(f"{where}.username {username!r}: use %EMAILADDRESS%, %EMAILLOCALPART% or a fixed login name")
     display_name = _check_text(pick("display_name", name), what=f"{where}.display_name") or name
-    ttl_raw = pick("ttl", DEFAULT_TTL)
+    # An explicit None (the filter's ttl=none, an empty role variable) means "the zone's default TTL".
+    ttl_raw = raw["ttl"] if raw.get("ttl") is not None else defaults.get("ttl", DEFAULT_TTL)
     ttl = int(ttl_text(ttl_raw)) if ttl_text(ttl_raw) else None
     domain = Domain(
         name=name, mail_host=mail_host, services=services, mx=mx, mta_sts=bool(pick("mta_sts", True)),

@@ -311,7 +311,7 @@ def check_certificates(desired: Desired, *, check_mode: bool) -> tuple[list[dict
                 warnings.append(f"{message} (check mode: assuming an earlier task creates it)")
                 continue
             raise MissingFileError(message)
-        assert cert_data is not None and key_data is not None
+        cert_data, key_data = t.cast(bytes, cert_data), t.cast(bytes, key_data)
         for path, data in ((cert_path, cert_data), (key_path, key_data)):
             problem = _pem.cut_short(data, source=path)
             if problem:
