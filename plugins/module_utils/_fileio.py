@@ -241,6 +241,34 @@ def restore(path: str, previous: bytes | None, *, mode: int | None = None) -> No
     os.replace(tmp_path, path)
 
 
+class Snapshot:
+    """The previous bytes of every file an install step replaces (None: it did not exist), and the
+    directories it created, so that a failed install puts everything back (``restore``)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes | None] = {}
+        self.directories: list[str] = []
+
+    def take(self, path: str) -> None:
+        if path not in self.files:
+            self.files[path] = read_bytes(path)
+
+    def restore(self) -> list[str]:
+        """Put every file back, remove the created directories that are empty again; returns the problems."""
+        problems = []
+        for path, data in self.files.items():
+            try:
+                restore(path, data)
+            except OSError as exc:
+                problems.append(f"{path}: {exc}")
+        for directory in reversed(self.directories):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass  # not empty: something else lives there now
+        return problems
+
+
 # ---------------------------------------------------------------------------------------------
 # Pending-reload flags: a service must reload because files it reads changed. Raised BEFORE the
 # change is written, removed by the roles' handlers only after a successful reload, so a run that

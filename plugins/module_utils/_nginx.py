@@ -519,46 +519,20 @@ def stage(tools: Tools, request: Request, desired: Desired, *, tmpdir: str | Non
 # --------------------------------------------------------------------------------------------------
 # Going live
 # --------------------------------------------------------------------------------------------------
-@dataclass
-class Rollback:
-    """What install() changed, to put back on failure: previous bytes (None: did not exist), new directories."""
-
-    files: dict[str, bytes | None] = field(default_factory=dict)
-    directories: list[str] = field(default_factory=list)
-
-    def remember(self, path: str) -> None:
-        if path not in self.files:
-            self.files[path] = _fileio.read_bytes(path)
-
-    def undo(self) -> list[str]:
-        problems = []
-        for path, data in self.files.items():
-            try:
-                _fileio.restore(path, data, mode=0o644 if data is not None else None)
-            except OSError as exc:
-                problems.append(f"{path}: {exc}")
-        for directory in reversed(self.directories):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass  # not empty: something else lives there now
-        return problems
-
-
 def install(module: t.Any, tools: Tools, request: Request, desired: Desired, result_plan: Plan) -> dict[str, str]:
     """Make the validated state live; on any failure put every previous file back and re-raise."""
-    rollback = Rollback()
+    rollback = _fileio.Snapshot()
     backups: dict[str, str] = {}
     try:
         for path, content in sorted(result_plan.write_files.items()):
             rollback.directories += _fileio.make_directory(os.path.dirname(path), mode=0o755)
-            rollback.remember(path)
+            rollback.take(path)
             _fileio.atomic_write(module, path, content, mode=0o644)
         for path in result_plan.remove_files:
-            rollback.remember(path)
+            rollback.take(path)
             os.unlink(path)
         if result_plan.config_changed:
-            rollback.remember(request.site_file)
+            rollback.take(request.site_file)
             if desired.config_text is None:
                 if os.path.exists(request.site_file):
                     if request.backup:
@@ -571,7 +545,7 @@ def install(module: t.Any, tools: Tools, request: Request, desired: Desired, res
                     backups["site"] = backup
             tools.test(request.main_path)
     except BaseException as exc:
-        problems = rollback.undo()
+        problems = rollback.restore()
         if problems and isinstance(exc, NginxError):
             raise NginxError(f"{exc}; restoring the previous files also failed: {'; '.join(problems)}") from exc
         if isinstance(exc, NginxCommandError):

@@ -933,24 +933,8 @@ def _read_config(path: str) -> bytes:
 # --------------------------------------------------------------------------------------------------
 # Going live
 # --------------------------------------------------------------------------------------------------
-@dataclass
-class Snapshot:
-    """Previous bytes of every file install() may replace (None: did not exist)."""
-
-    files: dict[str, bytes | None] = field(default_factory=dict)
-
-    def take(self, path: str) -> None:
-        if path not in self.files:
-            self.files[path] = _fileio.read_bytes(path)
-
-    def restore(self) -> list[str]:
-        problems = []
-        for path, data in self.files.items():
-            try:
-                _fileio.restore(path, data)
-            except OSError as exc:
-                problems.append(f"{path}: {exc}")
-        return problems
+# Previous bytes of every file install() may replace (None: did not exist).
+Snapshot = _fileio.Snapshot
 
 
 def build_sni_table(module: t.Any, tools: Tools, map_spec: str, text: str, sni: dict[str, list[str]], snapshot: Snapshot) -> None:

@@ -11,8 +11,8 @@ module: mail_discovery_verify
 short_description: Prove that what mail domains advertise is served, and that everything advertised speaks verified TLS
 version_added: 0.1.0
 description:
-  - Takes the same O(domains) as M(postmaster.tls.mail_discovery), renders what is published, and checks it from
-    the outside the way clients and senders see it.
+  - Takes the same O(domains) and defaults as M(postmaster.tls.mail_discovery) (give both the same values), renders
+    what is published, and checks it from the outside the way clients and senders see it.
   - B(HTTPS files.) Each file (the MTA-STS policy on C(mta-sts.<domain>), C(config-v1.1.xml) on
     C(autoconfig.<domain>) at both of its paths, C(autodiscover.xml) on C(autodiscover.<domain>) by GET and by POST) is
     fetched with a verifying client (chain against O(ca_path), certificate name against the host name), without
@@ -33,94 +33,12 @@ requirements:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
+  - postmaster.tls.discovery
 attributes:
   platform:
     support: full
     platforms: posix
 options:
-  domains:
-    description: The mail domains, exactly as given to M(postmaster.tls.mail_discovery) (see there for the keys).
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: The mail domain.
-        type: str
-        required: true
-      mail_host:
-        description: The host name of every service of this domain.
-        type: str
-      services:
-        description: The client services offered.
-        type: list
-        elements: str
-        choices: [submissions, submission, imaps, imap, pop3s, pop3]
-      service_hosts:
-        description: Another host name for single services.
-        type: dict
-      mx:
-        description: MX host names (or C(*.) patterns) in the MTA-STS policy.
-        type: list
-        elements: str
-      mta_sts:
-        description: Whether an MTA-STS policy is published.
-        type: bool
-        default: true
-      mta_sts_mode:
-        description: The policy mode.
-        type: str
-        choices: [none, testing, enforce]
-      mta_sts_max_age:
-        description: The policy lifetime.
-        type: int
-      autoconfig:
-        description: Whether autoconfig is published.
-        type: bool
-        default: true
-      autodiscover:
-        description: Whether Autodiscover is published.
-        type: bool
-        default: true
-      display_name:
-        description: The provider name in the files.
-        type: str
-      username:
-        description: The login name template in the files.
-        type: str
-      tls_rpt_rua:
-        description: Accepted for the C(dns_records) role's entries; not used here.
-        type: list
-        elements: str
-  mail_host:
-    description: Default host name of every service.
-    type: str
-  mx:
-    description: Default MX host names.
-    type: list
-    elements: str
-  services:
-    description: Default services offered; default all six.
-    type: list
-    elements: str
-    choices: [submissions, submission, imaps, imap, pop3s, pop3]
-  mta_sts_mode:
-    description: Default policy mode.
-    type: str
-    choices: [none, testing, enforce]
-    default: testing
-  mta_sts_max_age:
-    description: Default policy lifetime.
-    type: int
-    default: 604800
-  username:
-    description: Default login name template.
-    type: str
-    default: "%EMAILADDRESS%"
-  ttl:
-    description: TTL of the published records (part of the rendered lines only).
-    type: int
-    default: 3600
   ca_path:
     description: Trust anchors (PEM bundle file or hashed directory); default the system CA bundle.
     type: path

@@ -334,12 +334,13 @@ def main() -> None:
     tools = _nginx.Tools(run=run, nginx=nginx)
     try:
         outcome = _nginx.run(module, tools, request, check_mode=module.check_mode, tmpdir=module.tmpdir)
-    except _nginx.NginxCommandError as exc:
-        module.fail_json(msg=str(exc), site_path=request.site_file, **exc.details())
-    except (_nginx.NginxError, _profiles.UnknownProfileError, _fileio.FileIOError) as exc:
-        module.fail_json(msg=str(exc), site_path=request.site_file)
-    except OSError as exc:
-        module.fail_json(msg=f"file system error: {exc}", site_path=request.site_file, exception=traceback.format_exc())
+    except (_nginx.NginxError, _profiles.UnknownProfileError, _fileio.FileIOError, OSError) as exc:
+        # nginx's own output with a refused configuration; a traceback only for an unexpected file system error.
+        extra = exc.details() if isinstance(exc, _nginx.NginxCommandError) else {}
+        message = str(exc)
+        if isinstance(exc, OSError):
+            message, extra = f"file system error: {exc}", {"exception": traceback.format_exc()}
+        module.fail_json(msg=message, site_path=request.site_file, **extra)
 
     for warning in outcome.warnings:
         module.warn(warning)

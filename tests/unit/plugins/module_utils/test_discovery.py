@@ -173,8 +173,8 @@ def test_no_policy_when_mta_sts_is_off():
     rendered = d.render(domain(mta_sts=False))
     assert rendered["mta_sts_policy"] is None and rendered["mta_sts_record"] is None and rendered["mta_sts_id"] is None
     assert "mta-sts.example.org" not in rendered["web_names"]
-    assert [site["server_name"] for site in d.documents(domain(mta_sts=False))] == ["autoconfig.example.org",
-                                                                                      "autodiscover.example.org"]
+    served = [site["server_name"] for site in d.documents(domain(mta_sts=False))]
+    assert served == ["autoconfig.example.org", "autodiscover.example.org"]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -277,8 +277,8 @@ def test_a_certificate_that_does_not_cover_a_name_is_refused(box):
     key = box.pki.key("mail")
     paths = {"certificate": box.pki.write("mail/fullchain.pem", box.pki.cert("mail.example.org", key, sans=["mail.example.org"])),
              "key": box.pki.write("mail/privkey.pem", key)}
-    with pytest.raises(_nginx.NginxError, match="is for mail.example.org, not mta-sts.example.org, autoconfig.example.org, "
-                                                 "autodiscover.example.org; clients would refuse it"):
+    message = "is for mail.example.org, not mta-sts.example.org, autoconfig.example.org, autodiscover.example.org; clients would"
+    with pytest.raises(_nginx.NginxError, match=message):
         run(box, certificates=[paths])
     assert box.fake.calls == []
 

@@ -58,7 +58,7 @@ def test_bad_options(run_module, args, message):
 
 def report(ok: bool, mx: str) -> _probe.EndpointReport:
     failures = [] if ok else ["chain does not verify against the trust anchors: self-signed certificate"]
-    return _probe.EndpointReport(endpoint=f"127.0.0.1:25/smtp", host="127.0.0.1", port=25, protocol="smtp", server_name=mx,
+    return _probe.EndpointReport(endpoint="127.0.0.1:25/smtp", host="127.0.0.1", port=25, protocol="smtp", server_name=mx,
                                  failures=failures, ok=ok)
 
 
