@@ -265,6 +265,8 @@ def desired_state(request: Request) -> Desired:
             raise NginxError(f"{what} {checked} is outside config_dir {config_dir}; the candidate check copies config_dir, "
                              "so both must be inside it")
     request.document_root = _check_path(request.document_root, what="document_root")
+    if request.reload_flag is not None:
+        request.reload_flag = _check_path(request.reload_flag, what="reload_flag")
     if not request.listen:
         raise NginxError("listen is empty; give at least one port or address:port such as 443 or [::]:443")
     for address in request.listen:

@@ -252,6 +252,7 @@ def test_missing_main_configuration(box):
     ({"extra_directives": {"add_header": "X-A\nb"}}, "control character"),
     ({"profile": "old"}, "unknown TLS profile 'old'"),
     ({"document_root": "/var/www/../etc"}, "without whitespace, quotes, '..'"),
+    ({"reload_flag": "/run/x\nflag"}, r"reload_flag '/run/x\\nflag' contains a control character"),
 ])
 def test_bad_input_is_refused_before_anything_is_read(box, overrides, message):
     with pytest.raises((_nginx.NginxError, ValueError), match=message):
