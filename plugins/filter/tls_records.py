@@ -209,8 +209,10 @@ def mta_sts_id(policy: t.Any) -> str:
 
 def mta_sts_record(policy: t.Any, domain: str, ttl: t.Any = None) -> str:
     """``_mta-sts.<domain>. [ttl] IN TXT "v=STSv1; id=<id>"``."""
-    host = _hostname(domain, what="domain")
-    return f"_mta-sts.{host}.{_ttl(ttl)} IN TXT {_txt(f'v=STSv1; id={mta_sts_id(policy)}')}"
+    try:
+        return _discovery.mta_sts_record(to_text(policy) if isinstance(policy, (str, bytes)) else policy, domain, ttl=ttl)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def _rua_uri(value: t.Any) -> str:
