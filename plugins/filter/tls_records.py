@@ -25,14 +25,13 @@ from urllib.parse import quote
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _discovery
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
 
-MTA_STS_MODES = ("none", "testing", "enforce")
-MTA_STS_MAX_AGE = 31557600  # RFC 8461 3.2: at most one year
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+MTA_STS_MODES = _discovery.MTA_STS_MODES
+MTA_STS_MAX_AGE = _discovery.MTA_STS_MAX_AGE
 _HEX = re.compile(r"^[0-9a-f]+$")
 _DIGEST_LENGTH = {1: 64, 2: 128}
 
@@ -42,32 +41,17 @@ _DIGEST_LENGTH = {1: 64, 2: 128}
 # ------------------------------------------------------------------------------------------------
 def _hostname(value: t.Any, *, what: str, wildcard: bool = False) -> str:
     """A DNS name, lower-case, without the trailing dot; a leading ``*.`` only when ``wildcard``."""
-    if not isinstance(value, str) or not value.strip():
-        raise AnsibleFilterError(f"{what} must be a host name, got {value!r}")
-    name = value.strip().rstrip(".").lower()
-    labels = name.split(".")
-    if wildcard and labels[0] == "*":
-        labels = labels[1:]
-        if len(labels) < 2:
-            raise AnsibleFilterError(f"{what} {value!r}: a wildcard needs at least two labels after '*.'")
-    if len(name) > 253 or len(labels) < 1 or not all(_LABEL.match(label) for label in labels):
-        raise AnsibleFilterError(
-            f"{what} {value!r} is not a valid host name (letters, digits and hyphens in dot-separated labels"
-            + (", optionally starting with '*.'" if wildcard else "") + ")"
-        )
-    return name
+    try:
+        return _discovery.hostname(value, what=what, wildcard=wildcard)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def _ttl(value: t.Any) -> str:
-    if value is None or value == "":
-        return ""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"ttl must be a whole number of seconds, got {value!r}") from None
-    if not 0 <= number <= 2147483647:
-        raise AnsibleFilterError(f"ttl {number} is out of range 0-2147483647")
-    return f" {number}"
+        return _discovery.ttl_text(value)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def _int_choice(value: t.Any, *, what: str, choices: tuple[int, ...]) -> int:
@@ -81,14 +65,7 @@ def _int_choice(value: t.Any, *, what: str, choices: tuple[int, ...]) -> int:
 
 
 def _txt(text: str) -> str:
-    """A TXT RDATA in zone-file syntax: quoted, escaped, split into strings of at most 255 bytes."""
-    data = text.encode("utf-8")
-    chunks = [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
-    out = []
-    for chunk in chunks:
-        escaped = chunk.decode("utf-8", "replace").replace("\\", "\\\\").replace('"', '\\"')
-        out.append(f'"{escaped}"')
-    return " ".join(out)
+    return _discovery.txt_rdata(text)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -216,37 +193,26 @@ def tlsa_records(
 # ------------------------------------------------------------------------------------------------
 def mta_sts_policy(mx: t.Any, mode: str = "testing", max_age: t.Any = 604800, newline: str = "lf") -> str:
     """The policy file served at ``https://mta-sts.<domain>/.well-known/mta-sts.txt``."""
-    if mode not in MTA_STS_MODES:
-        raise AnsibleFilterError(f"mode must be one of {', '.join(MTA_STS_MODES)}, got {mode!r}")
     try:
-        age = int(max_age)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError(f"max_age must be a whole number of seconds, got {max_age!r}") from None
-    if not 0 <= age <= MTA_STS_MAX_AGE:
-        raise AnsibleFilterError(f"max_age {age} is out of range 0-{MTA_STS_MAX_AGE} (RFC 8461 allows at most one year)")
-    if newline not in ("lf", "crlf"):
-        raise AnsibleFilterError(f"newline must be lf or crlf, got {newline!r}")
-    names = [mx] if isinstance(mx, str) else list(mx or [])
-    patterns = list(dict.fromkeys(_hostname(name, what="mx", wildcard=True) for name in names))
-    if mode != "none" and not patterns:
-        raise AnsibleFilterError(f"mode {mode} needs at least one mx host name (RFC 8461 3.2)")
-    lines = ["version: STSv1", f"mode: {mode}", *(f"mx: {pattern}" for pattern in patterns), f"max_age: {age}"]
-    end = "\r\n" if newline == "crlf" else "\n"
-    return end.join(lines) + end
+        return _discovery.mta_sts_policy(mx, mode=mode, max_age=max_age, newline=newline)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def mta_sts_id(policy: t.Any) -> str:
     """A policy id (1 to 32 letters and digits) that changes exactly when the policy text changes."""
-    if not isinstance(policy, (str, bytes)) or not to_text(policy).strip():
-        raise AnsibleFilterError("mta_sts_id needs the policy text (the output of postmaster.tls.mta_sts_policy)")
-    # 128 bits of SHA-256 in hex: letters and digits only, as RFC 8461 3.1 requires.
-    return hashlib.sha256(to_bytes(policy)).hexdigest()[:32]
+    try:
+        return _discovery.mta_sts_id(to_text(policy) if isinstance(policy, (str, bytes)) else policy)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def mta_sts_record(policy: t.Any, domain: str, ttl: t.Any = None) -> str:
     """``_mta-sts.<domain>. [ttl] IN TXT "v=STSv1; id=<id>"``."""
-    host = _hostname(domain, what="domain")
-    return f"_mta-sts.{host}.{_ttl(ttl)} IN TXT {_txt(f'v=STSv1; id={mta_sts_id(policy)}')}"
+    try:
+        return _discovery.mta_sts_record(to_text(policy) if isinstance(policy, (str, bytes)) else policy, domain, ttl=ttl)
+    except _discovery.DiscoveryError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def _rua_uri(value: t.Any) -> str:

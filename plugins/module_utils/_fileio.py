@@ -265,6 +265,8 @@ class Snapshot:
     """What files held before a change (content, mode, owner, group; None: absent), to put them back on failure."""
 
     files: dict[str, _Saved] = field(default_factory=dict)
+    # Directories the change created (outermost first): removed again by restore() when empty.
+    directories: list[str] = field(default_factory=list)
 
     def take(self, path: str) -> None:
         if path in self.files:
@@ -299,6 +301,11 @@ class Snapshot:
                     write(path, saved.content, mode=saved.mode, owner=saved.uid, group=saved.gid, backup=False)
             except (FileIOError, OSError) as exc:
                 problems.append(f"{path}: {exc}")
+        for directory in reversed(self.directories):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass  # not empty: something else lives there now
         return problems
 
 

@@ -277,7 +277,7 @@ def replaced(installed: list[_layout.KeyPaths], planned: list[dict], *, policy: 
             if paths.key_type != spec.type or (wanted is not None and os.path.normpath(paths.key) != wanted):
                 continue
             judged = paths.next_key if switching and os.path.exists(paths.next_key) else paths.key
-            existing = _keys.read_key(_fileio.read_bytes(judged), passphrase=None, source=judged)
+            existing = _crypto.read_key(_fileio.read_bytes(judged), passphrase=None, source=judged)
             try:
                 plan = _keys.decide(existing, spec, passphrase=None, policy=policy, path=judged)
             except _keys.KeyPolicyError:

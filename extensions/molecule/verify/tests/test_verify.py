@@ -111,9 +111,10 @@ def test_tlsa_file_carries_the_served_key_and_the_next_one(host):
 
 def test_mta_sts_and_tls_rpt_files(host):
     directory = os.path.join(dns_dir(host), "example.test")
-    with open(os.path.join(directory, "mta-sts.txt"), encoding="utf-8") as handle:
+    # newline="": the policy's CRLF line ends (RFC 8461 3.2) are part of the text its id is derived from.
+    with open(os.path.join(directory, "mta-sts.txt"), encoding="utf-8", newline="") as handle:
         policy = handle.read()
-    assert policy == "version: STSv1\nmode: enforce\nmx: mail.example.test\nmax_age: 86400\n"
+    assert policy == "version: STSv1\r\nmode: enforce\r\nmx: mail.example.test\r\nmax_age: 86400\r\n"
     with open(os.path.join(directory, "mta-sts.zone"), encoding="utf-8") as handle:
         txt = handle.read()
     policy_id = hashlib.sha256(policy.encode()).hexdigest()[:32]
