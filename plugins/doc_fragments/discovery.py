@@ -14,7 +14,7 @@ options:
     description:
       - The mail domains (the part after C(@) in addresses). Names are used in lower case without a trailing dot.
       - The entries take the keys of the C(postmaster.tls.dns_records) role's C(dns_records_domains) too, so one list
-        can feed both (O(domains[].tls_rpt_rua) is accepted and left to that role).
+        can feed both (O(domains[].tls_rpt_rua), O(domains[].srv) and O(domains[].zone) are accepted and left to that role).
     type: list
     elements: dict
     required: true
@@ -70,6 +70,12 @@ options:
         description: Accepted for the C(dns_records) role's entries; not used here.
         type: list
         elements: str
+      srv:
+        description: Accepted for the C(dns_records) role's entries (whether it publishes this domain's SRV records); not used here.
+        type: bool
+      zone:
+        description: Accepted for the C(dns_records) role's entries (the DNS zone of this domain's records); not used here.
+        type: str
   mail_host:
     description: Default host name of every service (usually the mail certificate's first name).
     type: str

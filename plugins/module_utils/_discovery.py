@@ -558,8 +558,8 @@ def policy_id_failures(served: bytes, *, txt_id: str | None, txt_source: str) ->
 def domains_argument_spec() -> dict[str, dict[str, t.Any]]:
     """``domains`` and the defaults for its entries; shared by mail_discovery and mail_discovery_verify.
 
-    The entries take the keys of the dns_records role's ``dns_records_domains`` too (``tls_rpt_rua``
-    is accepted and left to that role), so one list can feed both.
+    The entries take the keys of the dns_records role's ``dns_records_domains`` too (``tls_rpt_rua``,
+    ``srv`` and ``zone`` are accepted and left to that role), so one list can feed both.
     """
     return {
         "domains": {
@@ -578,6 +578,8 @@ def domains_argument_spec() -> dict[str, dict[str, t.Any]]:
                 "display_name": {"type": "str"},
                 "username": {"type": "str"},
                 "tls_rpt_rua": {"type": "list", "elements": "str"},
+                "srv": {"type": "bool"},
+                "zone": {"type": "str"},
             },
         },
         "mail_host": {"type": "str"},

@@ -41,6 +41,15 @@ def test_render(run_module):
     assert result["enforce_checks"] == []
 
 
+def test_dns_records_entries_with_zone_and_srv_feed_the_module_too(run_module):
+    """One list feeds both: the dns_records role's zone and srv keys are accepted and change nothing here."""
+    entry = {**DOMAIN, "zone": "example.org", "srv": False}
+    result = run_module(mail_discovery.main, {"domains": [entry], "mail_host": "mail.example.org", "ttl": 300})
+    plain = run_module(mail_discovery.main, {"domains": [DOMAIN], "mail_host": "mail.example.org", "ttl": 300})
+    assert "failed" not in result and result["domains"] == plain["domains"]
+    assert result["srv_records"] == plain["srv_records"]
+
+
 def test_bad_domain_fails_naming_it(run_module):
     result = run_module(mail_discovery.main, {"domains": [{"name": "exa mple..test"}], "mail_host": "mail.example.org"})
     assert result["failed"] and result["msg"].startswith("domains[1].name 'exa mple..test' is not a valid host name")
