@@ -4,17 +4,22 @@
 """Client-discovery records for a mail domain, on the controller: the RFC 6186/8314 SRV lines.
 
 The rendering is ``_discovery``'s, the same the ``mail_discovery`` module uses, so the zone-file lines
-of the ``dns_records`` role and the module's records cannot differ. Documentation next to this file
-(``mail_srv_records.yml``).
+of the ``dns_records`` role and the module's records cannot differ. ``mail_srv_pool`` joins the SRV
+lines of every host that serves one mail domain into the one set DNS can hold. Documentation next to
+this file (``mail_srv_records.yml``, ``mail_srv_pool.yml``).
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _discovery
+
+# The SRV lines _discovery.srv_records renders: owner, optional TTL, IN SRV priority weight port target.
+_SRV_LINE = re.compile(r"^(?P<owner>\S+)(?:\s+(?P<ttl>\d+))?\s+IN\s+SRV\s+\d+\s+\d+\s+\d+\s+(?P<target>\S+)$")
 
 
 def mail_srv_records(domain: t.Any, mail_host: t.Any = None, services: t.Any = None, ttl: t.Any = _discovery.DEFAULT_TTL) -> list[str]:
@@ -29,8 +34,64 @@ def mail_srv_records(domain: t.Any, mail_host: t.Any = None, services: t.Any = N
         raise AnsibleFilterError(str(exc)) from None
 
 
+def _srv_sets(value: t.Any, *, what: str) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, t.Mapping) or not all(isinstance(lines, list) for lines in value.values()):
+        raise AnsibleFilterError(f"mail_srv_pool: {what} must map mail domains to lists of SRV lines "
+                                 f"(as mail_srv_records returns them), got {value!r}")
+    return dict(value)
+
+
+def _same_domain(sets: dict[str, list[str]], domain: str) -> list[str]:
+    """The lines ``sets`` holds for ``domain``, compared as DNS names (case, trailing dot)."""
+    key = domain.rstrip(".").lower()
+    return [line for name, lines in sets.items() if str(name).rstrip(".").lower() == key for line in lines]
+
+
+def _merge_srv(domain: str, line_sets: list[list[t.Any]]) -> list[str]:
+    """One record set per owner: every host's records; the "not offered" target only when no host offers it."""
+    owners: dict[str, list[tuple[str, t.Any, str]]] = {}
+    for lines in line_sets:
+        for text in lines:
+            match = _SRV_LINE.match(text.strip()) if isinstance(text, str) else None
+            if match is None:
+                raise AnsibleFilterError(f"mail_srv_pool: {text!r} (for {domain}) is not an SRV line as mail_srv_records writes it")
+            entry = (" ".join(text.split()), match["ttl"], match["target"])
+            records = owners.setdefault(match["owner"].lower(), [])
+            if entry not in records:
+                records.append(entry)
+    merged = []
+    for owner, records in owners.items():
+        ttls = {ttl for _text, ttl, _target in records}
+        if len(ttls) > 1:
+            raise AnsibleFilterError(
+                f"mail_srv_pool: the hosts serving {domain} give {owner} different TTLs "
+                f"({', '.join(sorted(str(ttl or 'none') for ttl in ttls))}); one record set has one TTL: "
+                "give them the same dns_records_ttl")
+        offered = [text for text, _ttl, target in records if target != "."]
+        merged += offered or [records[0][0]]
+    return merged
+
+
+def mail_srv_pool(own: t.Any, pool: t.Any = None) -> dict[str, list[str]]:
+    """This host's SRV lines per mail domain, joined with those of every other host serving the same domain.
+
+    Several hosts can serve one mail domain (each naming itself as the mail host): DNS holds one SRV
+    record set per service, so it lists every host that offers the service (clients share the load by
+    weight), and the "not offered" target ``.`` only when none does (RFC 2782: ``.`` must stand alone).
+    Hosts are taken in ``pool`` order, so every host computes the same lines.
+    """
+    mine = _srv_sets(own, what="the input")
+    if pool is not None and (isinstance(pool, (str, t.Mapping)) or not isinstance(pool, t.Iterable)):
+        raise AnsibleFilterError(f"mail_srv_pool: the pool must be a list of every host's SRV lines per domain, got {pool!r}")
+    others = [_srv_sets(item, what=f"pool[{index}]") for index, item in enumerate(pool or [], start=1)]
+    return {domain: _merge_srv(domain, [_same_domain(other, domain) for other in others] + [lines])
+            for domain, lines in mine.items()}
+
+
 class FilterModule:
     """Mail client discovery records."""
 
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"mail_srv_records": mail_srv_records}
+        return {"mail_srv_records": mail_srv_records, "mail_srv_pool": mail_srv_pool}

@@ -45,4 +45,55 @@ def test_bad_input(value, kwargs, message):
 
 
 def test_filter_name():
-    assert list(f.FilterModule().filters()) == ["mail_srv_records"]
+    assert list(f.FilterModule().filters()) == ["mail_srv_records", "mail_srv_pool"]
+
+
+# ------------------------------------------------------------------------------------------------
+# mail_srv_pool: hosts serving the same mail domain publish one set
+# ------------------------------------------------------------------------------------------------
+def test_pool_of_one_is_the_host_s_own_lines():
+    own = {"example.org": f.mail_srv_records("example.org", mail_host="mail.example.org")}
+    assert f.mail_srv_pool(own, [own]) == own
+    assert f.mail_srv_pool(own) == own
+
+
+def test_two_hosts_of_one_domain_are_both_listed_and_dot_only_where_none_offers():
+    a = {"example.org": f.mail_srv_records("example.org", mail_host="mx1.example.org", services=["submissions", "imaps", "pop3s"])}
+    b = {"Example.ORG.": f.mail_srv_records("example.org", mail_host="mx2.example.org", services=["submissions", "imaps"]),
+         "other.org": f.mail_srv_records("other.org", mail_host="mx2.example.org")}
+    pool = [a, b]
+    merged_a, merged_b = f.mail_srv_pool(a, pool), f.mail_srv_pool(b, pool)
+    assert list(merged_a) == ["example.org"] and list(merged_b) == ["Example.ORG.", "other.org"]
+    # Every host computes the same set for the shared domain, in the pool's order.
+    assert merged_a["example.org"] == merged_b["Example.ORG."] == [
+        "_submissions._tcp.example.org. 3600 IN SRV 0 1 465 mx1.example.org.",
+        "_submissions._tcp.example.org. 3600 IN SRV 0 1 465 mx2.example.org.",
+        "_submission._tcp.example.org. 3600 IN SRV 0 0 0 .",
+        "_imaps._tcp.example.org. 3600 IN SRV 0 1 993 mx1.example.org.",
+        "_imaps._tcp.example.org. 3600 IN SRV 0 1 993 mx2.example.org.",
+        "_imap._tcp.example.org. 3600 IN SRV 0 0 0 .",
+        "_pop3s._tcp.example.org. 3600 IN SRV 0 1 995 mx1.example.org.",
+        "_pop3._tcp.example.org. 3600 IN SRV 0 0 0 .",
+    ]
+    assert merged_b["other.org"] == b["other.org"]
+
+
+def test_the_same_mail_host_on_two_hosts_is_one_record():
+    lines = f.mail_srv_records("example.org", mail_host="mail.example.org")
+    assert f.mail_srv_pool({"example.org": lines}, [{"example.org": lines}, {"example.org": list(lines)}]) == {"example.org": lines}
+
+
+@pytest.mark.parametrize("own, pool, message", [
+    (["x"], None, "the input must map mail domains to lists of SRV lines"),
+    ({"example.org": "x"}, None, "the input must map mail domains to lists of SRV lines"),
+    ({"example.org": ["example.org. IN TXT x"]}, None, "is not an SRV line as mail_srv_records writes it"),
+    ({"example.org": [None]}, None, "is not an SRV line"),
+    ({"example.org": []}, "pool", "the pool must be a list"),
+    ({"example.org": []}, [["x"]], r"pool\[1\] must map mail domains"),
+    ({"example.org": ["_imaps._tcp.example.org. 3600 IN SRV 0 1 993 a.example.org."]},
+     [{"example.org": ["_imaps._tcp.example.org. 60 IN SRV 0 1 993 b.example.org."]}],
+     r"the hosts serving example.org give _imaps._tcp.example.org. different TTLs \(3600, 60\).*same dns_records_ttl"),
+])
+def test_pool_bad_input(own, pool, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        f.mail_srv_pool(own, pool)
