@@ -22,11 +22,24 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _discovery
 _SRV_LINE = re.compile(r"^(?P<owner>\S+)(?:\s+(?P<ttl>\d+))?\s+IN\s+SRV\s+\d+\s+\d+\s+\d+\s+(?P<target>\S+)$")
 
 
+def _first_named_mx(entry: t.Mapping[str, t.Any]) -> t.Any:
+    """The entry's first MX name that is not a ``*.`` pattern (MTA-STS allows those; a target cannot be one)."""
+    mx = entry.get("mx")
+    names = [mx] if isinstance(mx, str) else mx if isinstance(mx, (list, tuple)) else []
+    return next((name for name in names if isinstance(name, str) and not name.strip().startswith("*.")), None)
+
+
 def mail_srv_records(domain: t.Any, mail_host: t.Any = None, services: t.Any = None, ttl: t.Any = _discovery.DEFAULT_TTL) -> list[str]:
-    """The six SRV lines of one mail domain (a name, or an entry of ``dns_records_domains``)."""
+    """The six SRV lines of one mail domain (a name, or an entry of ``dns_records_domains``).
+
+    The target is the entry's ``mail_host``, else ``mail_host``, else the entry's first MX name that is
+    not a pattern: a property of the domain, so every host publishing the domain's records names the same one.
+    """
     entry = {"name": domain} if isinstance(domain, str) else domain
     if not isinstance(entry, dict):
         raise AnsibleFilterError(f"mail_srv_records needs a domain name or a domain entry (a dictionary), got {domain!r}")
+    if mail_host is None and entry.get("mail_host") is None:
+        mail_host = _first_named_mx(entry)
     defaults = {"mail_host": mail_host, "services": services, "ttl": ttl}
     try:
         return _discovery.srv_records(_discovery.build_domain(entry, defaults=defaults))

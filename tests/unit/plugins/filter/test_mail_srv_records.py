@@ -33,8 +33,31 @@ def test_a_dns_records_entry_with_its_own_services_and_no_ttl():
     assert lines == _discovery.srv_records(_discovery.build_domain(entry, defaults={"ttl": None}))
 
 
+def test_without_a_mail_host_the_target_is_the_first_mx_name_not_a_pattern():
+    """A property of the domain: the dns_records role on mx1 and on mx2 publishes the same target."""
+    entry = {"name": "example.org", "mx": ["*.example.net", "MX1.example.org.", "mx2.example.org"]}
+    on_mx1 = f.mail_srv_records({**entry, "mx": entry["mx"] + ["mx1.example.org"]})
+    on_mx2 = f.mail_srv_records({**entry, "mx": entry["mx"] + ["mx2.example.org"]})
+    assert on_mx1 == on_mx2
+    assert on_mx1[2] == "_imaps._tcp.example.org. 3600 IN SRV 0 1 993 mx1.example.org."
+    # Only patterns (or a single name as text): the next name the caller appended, or that name.
+    assert f.mail_srv_records({"name": "example.org", "mx": ["*.example.org", "mail.example.org"]})[0].endswith(" mail.example.org.")
+    assert f.mail_srv_records({"name": "example.org", "mx": "mail.example.org"})[0].endswith(" mail.example.org.")
+
+
+@pytest.mark.parametrize("entry,kwargs,target", [
+    ({"mail_host": "imap.example.org", "mx": ["mx1.example.org"]}, {"mail_host": "arg.example.org"}, "imap.example.org."),
+    ({"mx": ["mx1.example.org"]}, {"mail_host": "arg.example.org"}, "arg.example.org."),
+    ({"mx": ["mx1.example.org"]}, {}, "mx1.example.org."),
+])
+def test_the_entry_s_mail_host_then_the_argument_then_the_mx(entry, kwargs, target):
+    assert f.mail_srv_records({"name": "example.org", **entry}, **kwargs)[0].endswith(" " + target)
+
+
 @pytest.mark.parametrize("value,kwargs,message", [
     ("example.org", {}, "no mail_host"),
+    ({"name": "example.org", "mx": ["*.example.org"]}, {}, "no mail_host"),
+    ({"name": "example.org", "mx": ["mx one.example.org"]}, {}, "mail_host 'mx one.example.org' is not a valid host name"),
     ("exa mple.org", {"mail_host": "mail.example.org"}, "is not a valid host name"),
     (["example.org"], {"mail_host": "mail.example.org"}, "needs a domain name or a domain entry"),
     ("example.org", {"mail_host": "mail.example.org", "services": ["smtp"]}, "'smtp' is not a mail client service"),
