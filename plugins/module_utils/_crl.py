@@ -15,7 +15,7 @@ cryptography 38 (Debian 12): the ``*_utc`` properties that appeared later are wr
 from __future__ import annotations
 
 import datetime
-import http.client
+import socket
 import ssl
 import time
 import typing as t
@@ -210,6 +210,24 @@ def distribution_points_extension(urls: t.Sequence[str]) -> x509.CRLDistribution
     ])
 
 
+# OCSP must-staple (RFC 7633 TLS feature status_request) is the other revocation mechanism, and the
+# one a mail server cannot take part in: Postfix and Dovecot do not staple OCSP responses.
+MUST_STAPLE_REFUSAL = (
+    "asks for OCSP must-staple (the TLS feature extension with status_request, RFC 7633). Postfix and Dovecot "
+    "cannot staple OCSP responses, so every client that honours the extension would refuse this mail server. "
+    "Leave ocsp_must_staple off (revocation is published through the CA's CRL instead)"
+)
+
+
+def asks_must_staple(extensions: x509.Extensions) -> bool:
+    """True when the extensions (of a CSR or certificate) ask for OCSP must-staple."""
+    try:
+        feature = extensions.get_extension_for_class(x509.TLSFeature).value
+    except x509.ExtensionNotFound:
+        return False
+    return x509.TLSFeatureType.status_request in list(feature)
+
+
 # ---------------------------------------------------------------------------------------------
 # Building (the local CA's CRL)
 # ---------------------------------------------------------------------------------------------
@@ -259,11 +277,19 @@ def crl_der(crl: x509.CertificateRevocationList) -> bytes:
 # ---------------------------------------------------------------------------------------------
 def fetch(url: str, *, timeout: float, max_bytes: int = MAX_CRL_BYTES) -> bytes:
     """GET a CRL from an http(s) distribution point within ``timeout`` seconds in total (connect,
-    request and body together), or raise FetchError saying what happened. No redirects are followed:
-    a distribution point answers with the CRL itself."""
+    request and body together), or raise FetchError saying what happened.
+
+    A plain HTTP/1.0 exchange on one socket, every read bounded by what is left of the deadline: the
+    server closes the connection after the answer and cannot use chunked encoding, and no redirect is
+    followed (a distribution point answers with the CRL itself).
+    """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in FETCH_SCHEMES or not parsed.hostname:
         raise FetchError(f"{parsed.scheme or 'this'} distribution points are not fetched (only http and https)")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        raise FetchError("the URL's port is not a number") from None
     deadline = time.monotonic() + timeout
 
     def remaining() -> float:
@@ -272,47 +298,49 @@ def fetch(url: str, *, timeout: float, max_bytes: int = MAX_CRL_BYTES) -> bytes:
             raise FetchError(f"no complete answer within {timeout:g} s")
         return left
 
-    path = parsed.path or "/"
-    if parsed.query:
-        path += "?" + parsed.query
-    connection: http.client.HTTPConnection
+    target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    host = parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]"
+    request = (f"GET {target} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: postmaster.tls\r\n"
+               "Accept: application/pkix-crl, */*\r\nConnection: close\r\n\r\n").encode("ascii", "strict")
+    sock = None
     try:
-        port = parsed.port
-    except ValueError:
-        raise FetchError("the URL's port is not a number") from None
-    if parsed.scheme == "https":
-        connection = http.client.HTTPSConnection(parsed.hostname, port, timeout=remaining(), context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(parsed.hostname, port, timeout=remaining())
-    try:
-        connection.connect()
-        connection.sock.settimeout(remaining())
-        connection.request("GET", path, headers={"User-Agent": "postmaster.tls", "Accept": "application/pkix-crl, */*"})
-        response = connection.getresponse()
-        if response.status != 200:
-            raise FetchError(f"HTTP {response.status} {response.reason}")
-        body = b""
+        sock = socket.create_connection((parsed.hostname, port), timeout=remaining())
+        if parsed.scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parsed.hostname)
+        sock.settimeout(remaining())
+        sock.sendall(request)
+        answer = b""
         while True:
-            connection.sock.settimeout(remaining())
-            chunk = response.read(65536)
+            sock.settimeout(remaining())
+            chunk = sock.recv(65536)
             if not chunk:
                 break
-            body += chunk
-            if len(body) > max_bytes:
+            answer += chunk
+            if len(answer) > max_bytes:
                 raise FetchError(f"the answer is larger than {max_bytes} bytes; that is not a CRL")
-        return body
     except FetchError:
         raise
-    except (TimeoutError, OSError) as exc:
-        if isinstance(exc, TimeoutError) or "timed out" in str(exc):
-            raise FetchError(f"no complete answer within {timeout:g} s") from None
-        if isinstance(exc, ConnectionRefusedError):
-            raise FetchError("connection refused (nothing listens there)") from None
-        raise FetchError(f"cannot connect: {getattr(exc, 'strerror', None) or exc}") from None
-    except http.client.HTTPException as exc:
-        raise FetchError(f"not an HTTP answer ({type(exc).__name__})") from None
+    except (socket.timeout, TimeoutError):
+        raise FetchError(f"no complete answer within {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise FetchError("connection refused (nothing listens there)") from None
+    except socket.gaierror as exc:
+        raise FetchError(f"cannot resolve {parsed.hostname}: {exc.strerror}") from None
+    except ssl.SSLError as exc:
+        raise FetchError(f"TLS failed: {exc.reason or exc}") from None
+    except OSError as exc:
+        raise FetchError(f"cannot connect: {exc.strerror or exc}") from None
     finally:
-        connection.close()
+        if sock is not None:
+            sock.close()
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if not separator or len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise FetchError("the answer is not HTTP")
+    if parts[1] != "200":
+        raise FetchError(f"HTTP {parts[1]} {parts[2] if len(parts) > 2 else ''}".rstrip())
+    return body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,14 +402,15 @@ class RevocationChecker:
                            f"(they come from {', '.join(repr(i) for i in issuers) or 'no CA'}); give the CRL of the CA that issued them")
 
     def _fetch(self, url: str) -> tuple[x509.CertificateRevocationList | None, str | None, float]:
+        """(CRL or None, the error or None, seconds taken); each URL once per checker."""
         if url not in self._fetched:
             started = time.monotonic()
+            crl, error = None, None
             try:
                 crl = load_crl(fetch(url, timeout=self.timeout), source=f"the CRL at {url}")
-                result: tuple[x509.CertificateRevocationList | None, str | None, float] = (crl, None, 0.0)
             except (FetchError, CRLError) as exc:
-                result = (None, str(exc), 0.0)
-            self._fetched[url] = (result[0], result[1], round(time.monotonic() - started, 3))
+                error = str(exc)
+            self._fetched[url] = (crl, error, round(time.monotonic() - started, 3))
         return self._fetched[url]
 
     def status(self, cert: x509.Certificate, issuers: t.Sequence[x509.Certificate]) -> dict[str, t.Any]:
