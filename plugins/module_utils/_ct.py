@@ -24,8 +24,10 @@ import datetime
 import hashlib
 import json
 import math
+import ssl
 import struct
 import typing as t
+import warnings
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
 
@@ -238,10 +240,29 @@ def _issuer_in(cert: x509.Certificate, candidates: t.Iterable[x509.Certificate])
     return next((c for c in candidates if c.subject == cert.issuer and _crypto.is_signed_by(cert, c)), None)
 
 
+def system_roots() -> list[x509.Certificate]:
+    """The certificates of OpenSSL's default trust store file (what clients on this host trust).
+
+    Asked from OpenSSL itself, so no bundle path is named here; the hashed directory is not listed
+    by OpenSSL, which keeps Debian's snake-oil certificate (linked there) out of the public roots.
+    """
+    context = ssl.create_default_context()
+    out = []
+    with warnings.catch_warnings():
+        # Some trust stores hold an old root with a zero or negative serial; cryptography warns about it.
+        warnings.simplefilter("ignore")
+        for der in context.get_ca_certs(binary_form=True):
+            try:
+                out.append(x509.load_der_x509_certificate(der))
+            except ValueError:
+                continue
+    return out
+
+
 class PublicRoots:
     """The system trust store, loaded once and only when a decision needs it."""
 
-    def __init__(self, loader: t.Callable[[], t.Sequence[x509.Certificate]]) -> None:
+    def __init__(self, loader: t.Callable[[], t.Sequence[x509.Certificate]] = system_roots) -> None:
         self._loader = loader
         self._certs: t.Sequence[x509.Certificate] | None = None
         self._fingerprints: set[str] | None = None
