@@ -8,7 +8,7 @@ CRL distribution point it writes into certificates), postmaster.tls.certificate_
 postmaster.tls.mail_tls_verify (the revocation status of a certificate). Everything goes through
 cryptography's own CRL parser and builder; nothing here shells out.
 
-A floor module: it imports only the collection's floors (_crypto, _lifetime). Works with
+A floor module: it imports only the collection's floors (_crypto, _fileio, _lifetime). Works with
 cryptography 38 (Debian 12): the ``*_utc`` properties that appeared later are wrapped here once.
 """
 
@@ -21,7 +21,7 @@ import time
 import typing as t
 import urllib.parse
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _lifetime
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _lifetime
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -379,13 +379,12 @@ class RevocationChecker:
         files = []
         for path in paths:
             try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except FileNotFoundError:
+                data = _fileio.read_bytes(path)
+            except _fileio.FileIOError as exc:
+                raise CRLError(f"crl_path: {exc}") from None
+            if data is None:
                 raise CRLError(f"crl_path {path} does not exist; give the CRL file (for a local CA, the crl.pem "
-                               "postmaster.tls.local_ca_crl writes)") from None
-            except OSError as exc:
-                raise CRLError(f"cannot read crl_path {path}: {exc.strerror}") from None
+                               "postmaster.tls.local_ca_crl writes)")
             files.append((path, load_crl(data, source=f"crl_path {path}")))
         return cls(files, fetch_crls=fetch_crls, timeout=timeout, now=now)
 

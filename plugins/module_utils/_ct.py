@@ -13,7 +13,7 @@ An embedded SCT signs, per RFC 6962 section 3.2, a ``digitally-signed`` structur
 (cryptography's ``tbs_precertificate_bytes``) and the SHA-256 of the issuer's public key. Only that
 small structure is written out here; the signature check is cryptography's.
 
-A floor module: it imports only _crypto.
+A floor module: it imports only _crypto and _fileio.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ import struct
 import typing as t
 import warnings
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 SCT_LIST_OID = "1.3.6.1.4.1.11129.2.4.2"
@@ -128,13 +128,12 @@ def _load_log(entry: t.Any, *, where: str, operator: str) -> Log:
 
 def load_log_list_file(path: str) -> dict[bytes, Log]:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+        data = _fileio.read_bytes(path)
+    except _fileio.FileIOError as exc:
+        raise CTError(f"ct_log_list_path: {exc}") from None
+    if data is None:
         raise CTError(f"ct_log_list_path {path} does not exist; download the log list to that file first "
-                      "(https://www.gstatic.com/ct/log_list/v3/log_list.json)") from None
-    except OSError as exc:
-        raise CTError(f"cannot read ct_log_list_path {path}: {exc.strerror}") from None
+                      "(https://www.gstatic.com/ct/log_list/v3/log_list.json)")
     return load_log_list(data, source=path)
 
 

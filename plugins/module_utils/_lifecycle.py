@@ -17,7 +17,7 @@ import datetime
 import os
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _crypto, _ct, _lifetime
+from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _crypto, _ct, _fileio, _lifetime
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -27,8 +27,9 @@ class LifecycleError(Exception):
     """A lifecycle input (CRL, log list, rule option) cannot be used; the message names the option and the fix."""
 
 
-def argument_spec(*, renewal: bool) -> dict[str, dict[str, t.Any]]:
-    """The options both modules share (certificate_info adds the renewal rule's)."""
+def argument_spec(*, renewal: bool, renew_before_days: int | None = 30) -> dict[str, dict[str, t.Any]]:
+    """The options both modules share, and the renewal rule's (on by default in certificate_info; in
+    mail_tls_verify only when ``renew_before_days`` is given)."""
     spec: dict[str, dict[str, t.Any]] = {
         "crl_path": {"type": "list", "elements": "path", "default": []},
         "crl_fetch": {"type": "bool", "default": False},
@@ -37,7 +38,7 @@ def argument_spec(*, renewal: bool) -> dict[str, dict[str, t.Any]]:
     }
     if renewal:
         spec.update(
-            renew_before_days={"type": "int", "default": 30},
+            renew_before_days={"type": "int", "default": renew_before_days},
             renew_fraction={"type": "float", "default": _lifetime.DEFAULT_FRACTION},
             renewal_now={"type": "str"},
         )
@@ -71,7 +72,7 @@ class Lifecycle:
                 raise LifecycleError(f"{exc}. Nothing was checked") from None
         self.roots = _ct.PublicRoots(public_roots)
         self.rule: dict[str, t.Any] | None = None
-        if "renew_fraction" in params:
+        if params.get("renew_before_days") is not None and "renew_fraction" in params:
             try:
                 _lifetime.check_rule(renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"])
                 self.rule = {"renew_before_days": params["renew_before_days"], "renew_fraction": params["renew_fraction"],
@@ -115,6 +116,10 @@ class Lifecycle:
             out["renewal"] = renewal
         return out
 
+    def crl_facts(self) -> list[dict[str, t.Any]]:
+        """What each given CRL file says (its issuer, number, window and every revoked serial)."""
+        return [{"path": source, **_crl.facts(crl)} for source, crl in self.revocation.files]
+
     def finish(self) -> None:
         """After every certificate: a given CRL that no certificate's issuer signed is a bad input."""
         try:
@@ -128,15 +133,16 @@ def load_candidates(paths: t.Sequence[str], *, tolerate_missing: bool) -> list[x
     out: list[x509.Certificate] = []
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
+            data = _fileio.read_bytes(path)
+        except _fileio.FileIOError as exc:
+            raise LifecycleError(f"chain_paths: {exc}") from None
+        if data is None:
             if tolerate_missing:
                 continue
             raise LifecycleError(f"chain_paths {path} does not exist; give the chain file (for example live/chain.pem) "
-                                 "or the local CA certificate") from None
-        except OSError as exc:
-            raise LifecycleError(f"cannot read chain_paths {path}: {exc.strerror}") from None
+                                 "or the local CA certificate")
+        if not data.strip():
+            continue  # an empty chain file: a certificate issued straight by a root has no intermediates
         try:
             out.extend(_crypto.load_certificates(data, source=f"chain_paths {path}"))
         except _crypto.PEMError as exc:
@@ -149,13 +155,13 @@ def inspect_files(lifecycle: Lifecycle, paths: t.Sequence[str], *, candidates: t
     out: list[dict[str, t.Any] | None] = []
     for path in paths:
         try:
-            with open(path, "rb") as handle:
-                certs = _crypto.load_certificates(handle.read(), source=path)
-        except FileNotFoundError:
+            data = _fileio.read_bytes(path)
+            certs = _crypto.load_certificates(data, source=path) if data is not None else None
+        except (_fileio.FileIOError, _crypto.PEMError) as exc:
+            raise LifecycleError(str(exc)) from None
+        if certs is None:
             out.append(None)
             continue
-        except (OSError, _crypto.PEMError) as exc:
-            raise LifecycleError(f"cannot read {path}: {exc}") from None
         out.append(lifecycle.facts(certs[0], [*certs[1:], *candidates]))
     lifecycle.finish()
     return out
@@ -170,6 +176,7 @@ def probe_hook(lifecycle: Lifecycle, *, ct_enforce: bool) -> t.Callable[..., Non
         facts = lifecycle.facts(leaf, candidates)
         report.revocation = facts["revocation"]
         report.certificate_transparency = facts["certificate_transparency"]
+        report.renewal = facts.get("renewal") or {}
         report.failures.extend(failures(facts, ct_enforce=ct_enforce))
         report.notes.extend(notes(facts, ct_enforce=ct_enforce))
 
@@ -182,6 +189,9 @@ def failures(facts: dict[str, t.Any], *, ct_enforce: bool) -> list[str]:
     revoked = _crl.finding(facts.get("revocation") or {})
     if revoked:
         out.append(revoked)
+    renewal = facts.get("renewal") or {}
+    if renewal.get("due"):
+        out.append(f"certificate is due for renewal: {renewal['reason']}")
     if ct_enforce:
         out.extend(f"certificate transparency: {finding}" for finding in (facts.get("certificate_transparency") or {}).get("findings", []))
     return out

@@ -240,9 +240,10 @@ class EndpointReport:
     protocol_details: dict[str, str] = field(default_factory=dict)
     accepted_protocols: list[str] = field(default_factory=list)
     legacy_protocols_accepted: list[str] = field(default_factory=list)
-    # Filled by the caller's ``inspect`` hook (mail_tls_verify: revocation and CT, see _lifecycle).
+    # Filled by the caller's ``inspect`` hook (mail_tls_verify: revocation, CT, renewal; see _lifecycle).
     revocation: dict[str, t.Any] = field(default_factory=dict)
     certificate_transparency: dict[str, t.Any] = field(default_factory=dict)
+    renewal: dict[str, t.Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ok: bool = False

@@ -225,7 +225,8 @@ class LocalCRLBackend:
             renewal = _lifetime.decide(_crl.this_update(crl), _crl.next_update(crl), now=self.now,
                                        renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"],
                                        next_lifetime=datetime.timedelta(days=params["valid_days"]), what="CRL")
-        assert crl is not None  # a missing CRL is always built above
+        if crl is None:  # pragma: no cover - a missing CRL always has a reason, so it was built above
+            raise RevocationError(f"internal error: no CRL to keep at {path}; nothing was written")
 
         backup_file = None
         writes: list[str] = []
@@ -241,8 +242,8 @@ class LocalCRLBackend:
         der_path = params.get("der_path")
         if der_path:
             der = _crl.crl_der(crl)
-            if _fileio.read_bytes(der_path) != der or _fileio.attributes_differ(der_path, mode=mode, owner=params["owner"],
-                                                                                 group=params["group"]):
+            stale = _fileio.read_bytes(der_path) != der
+            if stale or _fileio.attributes_differ(der_path, mode=mode, owner=params["owner"], group=params["group"]):
                 writes.append(der_path)
                 if not self.module.check_mode:
                     _fileio.atomic_write(self.module, der_path, der, mode=mode, owner=params["owner"], group=params["group"])

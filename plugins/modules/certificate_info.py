@@ -229,6 +229,16 @@ certificates:
       returned: when the file exists
       sample: {count: 0, scts: [], scope: private, required: null, policy: not_applicable, findings: [],
                log_list_checked: false, note: "no SCTs expected: the certificate is from a private CA, which logs nothing"}
+crls:
+  description:
+    - What each O(crl_path) file says - C(path), C(issuer), C(crl_number), C(this_update), C(next_update) and C(revoked)
+      (every revoked certificate's C(serial), C(reason) and C(revocation_date)); empty without O(crl_path).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/postmaster-tls/crl.pem, issuer: CN=postmaster.tls local CA, crl_number: 4,
+            this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
+            revoked: [{serial: "4f:2a:91", reason: keyCompromise, revocation_date: '2027-03-01T10:00:00Z'}]}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -266,7 +276,7 @@ def main() -> None:
     warnings.extend(lifecycle.notes)
     for warning in warnings:
         module.warn(warning)
-    module.exit_json(changed=False, certificates=certificates)
+    module.exit_json(changed=False, certificates=certificates, crls=lifecycle.crl_facts())
 
 
 if __name__ == "__main__":

@@ -187,6 +187,23 @@ options:
     description:
       - Name for SMTP C(EHLO). Default is the local address as an address literal, such as C([127.0.0.2]).
     type: str
+  renew_before_days:
+    description:
+      - Also judge the served leaf by the collection's renewal rule (the one M(postmaster.tls.certificate) renews by) -
+        a leaf with fewer than this many days left (counted as at most half its lifetime) or less than
+        O(renew_fraction) of its lifetime is a failure, reported in RV(endpoints[].renewal). Unlike
+        O(min_days_remaining) this suits any lifetime (a 6-day certificate is judged by its own length).
+      - Not set - no renewal verdict.
+    type: int
+  renew_fraction:
+    description:
+      - The lifetime fraction of the renewal rule (above 0, at most 0.5), with O(renew_before_days).
+    type: float
+    default: 0.3333333333333333
+  renewal_now:
+    description:
+      - Judge renewal as if it were this time (V(+14d), V(20270101000000Z), ISO 8601), with O(renew_before_days).
+    type: str
   ct_enforce:
     description:
       - Count certificate transparency findings (fewer SCTs than the browser policy asks for a publicly trusted leaf,
@@ -505,6 +522,14 @@ endpoints:
       sample: {status: revoked, source: 'http://crl.example.org/mail-ca.crl', serial: "4f:2a:91", reason: keyCompromise,
                revocation_date: '2027-03-01T10:00:00Z', crl_number: 4, crl_next_update: '2027-03-08T10:00:00Z',
                distribution_points: ['http://crl.example.org/mail-ca.crl'], errors: [], fetch_seconds: 0.02}
+    renewal:
+      description:
+        - With O(renew_before_days), the renewal rule's verdict on the served leaf (C(due), C(reason), C(renew_at),
+          C(threshold_days), C(lifetime_days), C(remaining_days), C(decided_by)); empty otherwise.
+      type: dict
+      returned: always
+      sample: {due: false, reason: null, renew_at: '2027-01-30T10:00:00Z', threshold_days: 30.0, lifetime_days: 90.0,
+               remaining_days: 84.5, decided_by: not_due}
     certificate_transparency:
       description:
         - The served leaf's embedded SCTs - C(count), C(scts) (C(log_id), C(log), C(operator), C(timestamp),
@@ -587,7 +612,7 @@ def argument_spec() -> dict:
         ehlo_name=dict(type="str"),
         snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
         ct_enforce=dict(type="bool", default=False),
-        **_lifecycle.argument_spec(renewal=False),
+        **_lifecycle.argument_spec(renewal=True, renew_before_days=None),
     )
 
 

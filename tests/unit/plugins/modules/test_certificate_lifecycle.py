@@ -65,8 +65,8 @@ def test_renewal_facts_follow_the_rule(run_module, files):
 def test_a_short_certificate_under_a_longer_policy_is_renewed_once(run_module, files):
     run_module(certificate.main, _args(files, valid_days=20, renew_before_days=5))
     renewed = run_module(certificate.main, _args(files, valid_days=90, renew_before_days=30))
-    assert renewed["renewed"] and renewed["renew_reason"] in ("19 days remain, fewer than renew_before_days=30",
-                                                               "20 days remain, fewer than renew_before_days=30")
+    assert renewed["renewed"]
+    assert renewed["renew_reason"] in ("19 days remain, fewer than renew_before_days=30", "20 days remain, fewer than renew_before_days=30")
     assert not run_module(certificate.main, _args(files, valid_days=90, renew_before_days=30))["changed"]
 
 

@@ -216,6 +216,10 @@ def test_certificate_info_reports_renewal_revocation_and_ct(run_module, pki, pki
     assert entry["revocation"]["status"] == "revoked" and entry["revocation"]["reason"] == "keyCompromise"
     assert entry["certificate_transparency"]["scope"] == "private"
     assert entry["certificate_transparency"]["policy"] == "not_applicable"
+    assert result["crls"] == [{"path": crl_path, "issuer": "CN=Lifecycle CA", "crl_number": 1,
+                               "this_update": result["crls"][0]["this_update"], "next_update": result["crls"][0]["next_update"],
+                               "revoked": [{"serial": entry["serial"], "reason": "keyCompromise",
+                                            "revocation_date": entry["revocation"]["revocation_date"]}]}]
     # The same rule seen from 70 days ahead: due by renew_before_days.
     later = run_module(certificate_info.main, {"paths": [pki_files["cert_path"]], "renewal_now": "+70d"})
     assert later["certificates"][0]["renewal"]["due"] is True
@@ -241,3 +245,13 @@ def test_certificate_info_issuer_from_its_own_file(run_module, pki_files):
 def test_certificate_info_bad_options(run_module, pki_files, extra, message):
     result = run_module(certificate_info.main, {"paths": [pki_files["cert_path"]], **extra})
     assert result["failed"] and message in result["msg"]
+
+
+def test_the_served_leaf_is_judged_by_the_renewal_rule_when_asked(run_module, pki_files, imaps):
+    plain = _verify(run_module, imaps, pki_files, report_only=False)
+    assert plain.get("failed") is not True and plain["endpoints"][0]["renewal"] == {}
+    kept = _verify(run_module, imaps, pki_files, renew_before_days=30, report_only=False)
+    assert kept.get("failed") is not True and kept["endpoints"][0]["renewal"]["due"] is False
+    due = _verify(run_module, imaps, pki_files, renew_before_days=30, renewal_now="+70d", report_only=False)
+    assert due["failed"]
+    assert "certificate is due for renewal: 19 days remain, fewer than renew_before_days=30" in due["msg"]

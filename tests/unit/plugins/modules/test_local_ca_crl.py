@@ -16,7 +16,6 @@ import shutil
 import subprocess
 
 import pytest
-from cryptography import x509
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _lifetime
 from ansible_collections.postmaster.tls.plugins.modules import local_ca_crl
