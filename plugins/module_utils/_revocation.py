@@ -207,6 +207,10 @@ class LocalCRLBackend:
                     renew_fraction=params["renew_fraction"], next_lifetime=datetime.timedelta(days=params["valid_days"]), what="CRL")
                 if renewal.due:
                     reasons.append(f"re-signed before its nextUpdate: {renewal.reason}")
+                if renewal.decided_by == "expired":
+                    self.module.warn(f"the CRL at {path} expired on {_lifetime.iso8601(update)}: clients have refused it since "
+                                     "then. Re-sign it more often (run this module from a schedule at least every "
+                                     f"{max(1, params['valid_days'] // 2)} days)")
             if params["force"]:
                 reasons.append("force=true")
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import certwitness
 import mailtest
@@ -47,13 +48,16 @@ def _serial(pem: str) -> int:
 
 
 def _observe(host) -> dict:
-    """What is installed (per key type: certificate PEM, serial, key hash) and what every port serves."""
+    """What is installed (per key type: certificate PEM, serial, key hash) and what every port serves
+    (served_certs.py: the seven ports at once, from inside the container's network namespace)."""
     installed = {}
     for kind in TYPES:
         pem = host.file(f"{TREE}/{kind}/live/cert.pem").content_string
         installed[kind] = {"pem": pem, "fingerprint": certwitness.fingerprint(pem), "serial": _serial(pem),
                            "key_sha256": host.file(f"{TREE}/{kind}/privkey.pem").sha256sum}
-    served = {port: mailtest.served_fingerprint(host, port, starttls=starttls) for port, starttls in certwitness.PORTS}
+    run = subprocess.run([sys.executable, os.path.join(mailtest.UTILS, "served_certs.py"), mailtest.container_name(host)],
+                         capture_output=True, text=True, check=True)
+    served = {int(port): fingerprint for port, fingerprint in json.loads(run.stdout).items()}
     return {"installed": installed, "served": served}
 
 

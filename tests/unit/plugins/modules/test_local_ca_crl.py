@@ -148,6 +148,7 @@ def test_an_expired_crl_is_resigned(run_module, ca, pki):
     _old_crl(ca, this_update=pki.now - 10 * DAY, next_update=pki.now - 3 * DAY)
     result = run_module(local_ca_crl.main, _args(ca))
     assert result["changed"] and result["reasons"][0].startswith("re-signed before its nextUpdate: the CRL expired on ")
+    assert any("clients have refused it since then" in warning for warning in result["warnings"])
 
 
 # ---------------------------------------------------------------------------------------------
