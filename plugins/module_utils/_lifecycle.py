@@ -167,6 +167,16 @@ def inspect_files(lifecycle: Lifecycle, paths: t.Sequence[str], *, candidates: t
     return out
 
 
+def annotate(certificates: list[dict[str, t.Any]], params: dict[str, t.Any], *, tolerate_missing: bool) -> tuple[list[dict[str, t.Any]], list[str]]:
+    """certificate_info: add ``renewal``, ``revocation`` and ``certificate_transparency`` to each entry of
+    ``certificates`` (one per ``params['paths']`` entry, in order); return (what the CRLs say, notes)."""
+    lifecycle = Lifecycle(params, tolerate_missing=tolerate_missing)
+    candidates = load_candidates(params["chain_paths"], tolerate_missing=tolerate_missing)
+    for entry, facts in zip(certificates, inspect_files(lifecycle, params["paths"], candidates=candidates)):
+        entry.update(facts or {})
+    return lifecycle.crl_facts(), lifecycle.notes
+
+
 def probe_hook(lifecycle: Lifecycle, *, ct_enforce: bool) -> t.Callable[..., None]:
     """The ``inspect`` hook of _probe.verify: each served leaf's revocation and CT facts, failures and notes."""
 

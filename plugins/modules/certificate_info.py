@@ -267,16 +267,12 @@ def main() -> None:
             privatekey_passphrase=module.params["privatekey_passphrase"],
             tolerate_missing=module.check_mode,
         )
-        lifecycle = _lifecycle.Lifecycle(module.params, tolerate_missing=module.check_mode)
-        candidates = _lifecycle.load_candidates(module.params["chain_paths"], tolerate_missing=module.check_mode)
-        for entry, facts in zip(certificates, _lifecycle.inspect_files(lifecycle, module.params["paths"], candidates=candidates)):
-            entry.update(facts or {})
+        crls, notes = _lifecycle.annotate(certificates, module.params, tolerate_missing=module.check_mode)
     except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError, _lifecycle.LifecycleError) as exc:
         module.fail_json(msg=str(exc))
-    warnings.extend(lifecycle.notes)
-    for warning in warnings:
+    for warning in warnings + notes:
         module.warn(warning)
-    module.exit_json(changed=False, certificates=certificates, crls=lifecycle.crl_facts())
+    module.exit_json(changed=False, certificates=certificates, crls=crls)
 
 
 if __name__ == "__main__":
