@@ -15,9 +15,10 @@ options:
       - CRL files (PEM or DER) to check revocation against, for example the local CA's CRL that
         M(postmaster.tls.local_ca_crl) keeps. Each certificate is checked against the CRL of its issuer, after the
         CRL's signature was verified with the issuer's key.
-      - A CRL whose C(nextUpdate) has passed, one that names a certificate's issuer but was signed by another key, or
-        one that no checked certificate's issuer signed fails the task - it is the wrong file, and checking against
-        it would prove nothing.
+      - A CRL whose C(nextUpdate) has passed, or one that names a certificate's issuer but was signed by another key,
+        fails the task - it is the wrong file, and checking against it would prove nothing. So does one that no checked
+        certificate's issuer signed (M(postmaster.tls.mail_tls_verify) reports that as a failure of every endpoint,
+        keeping the rest of the report).
     type: list
     elements: path
     default: []

@@ -391,14 +391,21 @@ class RevocationChecker:
     def unused_files(self) -> list[tuple[str, str]]:
         return [(source, _crypto.name_to_string(crl.issuer)) for source, crl in self.files if source not in self.used]
 
+    def unused_problem(self, seen_issuers: t.Iterable[str]) -> str | None:
+        """What is wrong when a CRL file matched no checked certificate's issuer (None: every file was used)."""
+        unused = self.unused_files()
+        if not unused:
+            return None
+        issuers = sorted(set(seen_issuers))
+        details = "; ".join(f"{source} is from '{issuer}'" for source, issuer in unused)
+        return (f"crl_path: {details}, but no checked certificate was issued by that CA "
+                f"(they come from {', '.join(repr(i) for i in issuers) or 'no CA'}); give the CRL of the CA that issued them")
+
     def check_unused(self, seen_issuers: t.Iterable[str]) -> None:
         """Fail on a CRL file that no checked certificate's issuer signed: it was given for nothing."""
-        unused = self.unused_files()
-        if unused:
-            issuers = sorted(set(seen_issuers))
-            details = "; ".join(f"{source} is from '{issuer}'" for source, issuer in unused)
-            raise CRLError(f"crl_path: {details}, but no checked certificate was issued by that CA "
-                           f"(they come from {', '.join(repr(i) for i in issuers) or 'no CA'}); give the CRL of the CA that issued them")
+        problem = self.unused_problem(seen_issuers)
+        if problem:
+            raise CRLError(problem)
 
     def _fetch(self, url: str) -> tuple[x509.CertificateRevocationList | None, str | None, float]:
         """(CRL or None, the error or None, seconds taken); each URL once per checker."""

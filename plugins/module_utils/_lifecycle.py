@@ -120,6 +120,10 @@ class Lifecycle:
         """What each given CRL file says (its issuer, number, window and every revoked serial)."""
         return [{"path": source, **_crl.facts(crl)} for source, crl in self.revocation.files]
 
+    def unused_crls(self) -> str | None:
+        """After every certificate: what is wrong when a given CRL matched no certificate's issuer."""
+        return self.revocation.unused_problem(self.issuers_seen)
+
     def finish(self) -> None:
         """After every certificate: a given CRL that no certificate's issuer signed is a bad input."""
         try:

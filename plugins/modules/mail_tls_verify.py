@@ -656,7 +656,14 @@ def run(module: AnsibleModule) -> dict:
     started = time.monotonic()
     reports = _probe.verify(endpoints, settings, expectations, contexts=contexts,
                             inspect=_lifecycle.probe_hook(lifecycle, ct_enforce=params["ct_enforce"]))
-    lifecycle.finish()
+    # A CRL of a CA that issued none of the served certificates: the CRL or the served certificates are
+    # wrong. Every endpoint that served one says so, and keeps the rest of its report (a snake-oil
+    # certificate, say, is still named as such).
+    unused = lifecycle.unused_crls()
+    for report in reports:
+        if unused and report.fingerprint_sha256:
+            report.failures.append(unused)
+            report.ok = False
     return dict(
         changed=False,
         endpoints=[report.to_dict() for report in reports],

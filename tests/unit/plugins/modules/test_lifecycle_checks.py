@@ -176,7 +176,7 @@ def test_bad_revocation_and_ct_inputs_fail_clearly(run_module, pki, pki_files, i
         extra = {"crl_path": [str(pki.dir / "nothing.pem")]}
     for module, args in ((mail_tls_verify, None), (certificate_info, {"paths": [pki_files["cert_path"]], "chain_paths": [pki_files["ca_path"]]})):
         if args is None:
-            result = _verify(run_module, imaps, pki_files, **extra)
+            result = _verify(run_module, imaps, pki_files, report_only=False, **extra)
         else:
             result = run_module(module.main, {**args, **extra})
         assert result["failed"], (module, result)
@@ -255,3 +255,13 @@ def test_the_served_leaf_is_judged_by_the_renewal_rule_when_asked(run_module, pk
     due = _verify(run_module, imaps, pki_files, renew_before_days=30, renewal_now="+70d", report_only=False)
     assert due["failed"]
     assert "certificate is due for renewal: 19 days remain, fewer than renew_before_days=30" in due["msg"]
+
+
+def test_a_crl_of_another_ca_fails_every_endpoint_and_keeps_the_report(run_module, pki, pki_files, imaps):
+    other, _crl_obj = _crl_file(pki, pki_files, "other.pem", which="other")
+    result = _verify(run_module, imaps, pki_files, crl_path=[other])
+    [endpoint] = result["endpoints"]
+    assert endpoint["ok"] is False and endpoint["subject"] == "CN=mail.example.org"
+    assert endpoint["failures"] == [f"crl_path: {other} is from 'CN=Other Lifecycle CA', but no checked certificate was issued "
+                                    "by that CA (they come from 'CN=Lifecycle CA'); give the CRL of the CA that issued them"]
+    assert endpoint["revocation"]["status"] == "not_checked"
