@@ -19,6 +19,11 @@ description:
     order), the leaf's SHA-256 fingerprint and C(spki_sha256) (the data of a DANE C(3 1 1) TLSA record),
     its expiry, whether the chain verifies against the trust anchors, whether the certificate covers the
     server name, and which of TLS 1.0, 1.1, 1.2 and 1.3 the server accepts.
+  - The served leaf's revocation status, from O(crl_path) or (with O(crl_fetch)) its CRL distribution point, and its
+    embedded SCTs, with their signatures checked against O(ct_log_list_path). A revoked certificate is a failure; a
+    revocation status that could not be determined (an unreachable distribution point) is a note. A publicly trusted
+    leaf with fewer SCTs than Chrome and Apple ask for is a note, or a failure with O(ct_enforce=true); a local CA's
+    certificate has none and that is expected.
   - Caller expectations (O(expected_fingerprint), O(expected_certificate_path), O(min_days_remaining),
     O(min_protocol), O(required_names)) turn into a per-endpoint list of failures, and so does a served leaf below
     the collection's key floors (RSA 2048 bits, EC P-256), the same floors every other module of the collection
@@ -52,6 +57,7 @@ seealso:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
+  - postmaster.tls.lifecycle
 attributes:
   platform:
     support: full
@@ -213,6 +219,30 @@ options:
       - Name for SMTP C(EHLO) - a domain name or an address literal such as C([192.0.2.1]) or C([IPv6:2001:db8::1]).
         Default is the local address as an address literal, such as C([127.0.0.2]).
     type: str
+  renew_before_days:
+    description:
+      - Also judge the served leaf by the collection's renewal rule (the one M(postmaster.tls.certificate) renews by) -
+        a leaf with fewer than this many days left (counted as at most half its lifetime) or less than
+        O(renew_fraction) of its lifetime is a failure, reported in RV(endpoints[].renewal). Unlike
+        O(min_days_remaining) this suits any lifetime (a 6-day certificate is judged by its own length).
+      - Not set - no renewal verdict.
+    type: int
+  renew_fraction:
+    description:
+      - The lifetime fraction of the renewal rule (above 0, at most 0.5), with O(renew_before_days).
+    type: float
+    default: 0.3333333333333333
+  renewal_now:
+    description:
+      - Judge renewal as if it were this time (V(+14d), V(20270101000000Z), ISO 8601), with O(renew_before_days).
+    type: str
+  ct_enforce:
+    description:
+      - Count certificate transparency findings (fewer SCTs than the browser policy asks for a publicly trusted leaf,
+        an SCT that does not verify, an SCT of an unknown log) as failures. Mail clients do not enforce CT, so by
+        default they are notes.
+    type: bool
+    default: false
   snakeoil_path:
     description:
       - The distribution's stock self-signed certificate on the host running the module. An endpoint serving it is
@@ -256,6 +286,16 @@ EXAMPLES = r"""
 - name: Show the one-line summary per endpoint
   ansible.builtin.debug:
     msg: "{{ before.summary }}"
+
+- name: Fail when a port serves a revoked certificate (the local CA's CRL, or fetched from the certificate's CDP)
+  postmaster.tls.mail_tls_verify:
+    all_ports: true
+    server_name: mail.example.org
+    ca_path: /etc/postmaster-tls/ca.pem
+    crl_path:
+      - /etc/postmaster-tls/crl.pem
+    crl_fetch: true
+    crl_timeout: 3
 
 - name: Compare the served key with the DANE record about to be published
   ansible.builtin.assert:
@@ -556,6 +596,37 @@ endpoints:
       elements: str
       returned: always
       sample: []
+    revocation:
+      description:
+        - The served leaf's revocation status - C(status) (V(good), V(revoked), V(unknown), V(not_checked),
+          V(not_applicable) for a self-signed leaf), C(source) (the CRL file or URL), C(serial), C(reason) and
+          C(revocation_date) when revoked, C(crl_number), C(crl_next_update), C(distribution_points), C(errors) (why it
+          is unknown, for example an unreachable distribution point) and C(fetch_seconds). Empty when no certificate
+          was served.
+      type: dict
+      returned: always
+      sample: {status: revoked, source: 'http://crl.example.org/mail-ca.crl', serial: "4f:2a:91", reason: keyCompromise,
+               revocation_date: '2027-03-01T10:00:00Z', crl_number: 4, crl_next_update: '2027-03-08T10:00:00Z',
+               distribution_points: ['http://crl.example.org/mail-ca.crl'], errors: [], fetch_seconds: 0.02}
+    renewal:
+      description:
+        - With O(renew_before_days), the renewal rule's verdict on the served leaf (C(due), C(reason), C(renew_at),
+          C(threshold_days), C(lifetime_days), C(remaining_days), C(decided_by)); empty otherwise.
+      type: dict
+      returned: always
+      sample: {due: false, reason: null, renew_at: '2027-01-30T10:00:00Z', threshold_days: 30.0, lifetime_days: 90.0,
+               remaining_days: 84.5, decided_by: not_due}
+    certificate_transparency:
+      description:
+        - The served leaf's embedded SCTs - C(count), C(scts) (C(log_id), C(log), C(operator), C(timestamp),
+          C(signature)), C(scope) (V(public), V(private), V(self-signed), V(unknown)), C(required), C(policy)
+          (V(compliant), V(insufficient), V(not_applicable)), C(findings), C(log_list_checked) and a C(note). Empty
+          when no certificate was served.
+      type: dict
+      returned: always
+      sample: {count: 2, scts: [{log_id: "7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=", log: "Example Log 2027h1",
+               operator: Example, timestamp: '2027-03-01T09:55:01.123Z', signature: valid}], scope: public, required: 2,
+               policy: compliant, findings: [], log_list_checked: true}
 msg:
   description: How many endpoints meet every expectation and, for those that do not, what fails.
   returned: always
@@ -604,7 +675,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _probe, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _lifecycle, _probe, _validate
 
 
 def argument_spec() -> dict:
@@ -642,6 +713,8 @@ def argument_spec() -> dict:
         source_address=dict(type="str"),
         ehlo_name=dict(type="str"),
         snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
+        ct_enforce=dict(type="bool", default=False),
+        **_lifecycle.argument_spec(renewal=True, renew_before_days=None),
     )
 
 
@@ -707,8 +780,20 @@ def run(module: AnsibleModule) -> dict:
         ca_path=params["ca_path"], probe_protocols=params["probe_protocols"], workers=params["workers"],
     )
     contexts = _probe.Contexts(settings)
+    lifecycle = _lifecycle.Lifecycle(params, tolerate_missing=module.check_mode)
+    for note in lifecycle.notes:
+        module.warn(note)
     started = time.monotonic()
-    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts)
+    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts,
+                            inspect=_lifecycle.probe_hook(lifecycle, ct_enforce=params["ct_enforce"]))
+    # A CRL of a CA that issued none of the served certificates: the CRL or the served certificates are
+    # wrong. Every endpoint that served one says so, and keeps the rest of its report (a snake-oil
+    # certificate, say, is still named as such).
+    unused = lifecycle.unused_crls()
+    for report in reports:
+        if unused and report.facts.get("fingerprint_sha256"):
+            report.failures.append(unused)
+            report.ok = False
     extra = {}
     if params["expect_installed"]:
         extra["installed_certificates"] = [{"path": path, "fingerprint_sha256": by_path[path]} for path in installed if path in by_path]
@@ -730,7 +815,7 @@ def main() -> None:
     _crypto.require_cryptography(module)
     try:
         result = run(module)
-    except _probe.ProbeError as exc:
+    except (_probe.ProbeError, _lifecycle.LifecycleError) as exc:
         module.fail_json(msg=str(exc))
     failed = result["failed_endpoints"]
     if failed:
