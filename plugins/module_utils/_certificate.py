@@ -345,6 +345,17 @@ def leaf_renew_reason(
                           next_lifetime_days=next_lifetime_days)
 
 
+def new_certificate_due(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime,
+                        renew_fraction: float | None = None, valid_days: int | None = None) -> str | None:
+    """Why a certificate issued just now is already due for renewal (its issuer expires first, so every run would
+    issue again); None when it is not. With ``renew_fraction`` by the lifetime rule, else by the days alone."""
+    if renew_fraction is None:
+        remaining = _crypto.days_remaining(cert, now=now)
+        return f"{remaining} days remain, fewer than renew_before_days={renew_before_days}" if remaining < renew_before_days else None
+    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now, renew_fraction=renew_fraction,
+                          next_lifetime_days=valid_days)
+
+
 def ca_renew_reason(
     cert: x509.Certificate,
     *,
@@ -452,10 +463,7 @@ class _IssuingBackend:
 
     def due_at_once(self, cert: x509.Certificate) -> str | None:
         """Why a certificate issued just now would already be due (None: it would not)."""
-        remaining = _crypto.days_remaining(cert, now=self.now)
-        if remaining < self.params["renew_before_days"]:
-            return f"{remaining} days remain, fewer than renew_before_days={self.params['renew_before_days']}"
-        return None
+        return new_certificate_due(cert, renew_before_days=self.params["renew_before_days"], now=self.now)
 
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, t.Any]:
@@ -595,10 +603,8 @@ class LeafCertificateBackend(_IssuingBackend):
             next_lifetime=datetime.timedelta(days=self.params["valid_days"])).facts()
 
     def due_at_once(self, cert: x509.Certificate) -> str | None:
-        if self.params.get("renew_fraction") is None:
-            return super().due_at_once(cert)
-        return _expiry_reason(cert, renew_before_days=self.params["renew_before_days"], now=self.now,
-                              renew_fraction=self.params["renew_fraction"], next_lifetime_days=self.params["valid_days"])
+        return new_certificate_due(cert, renew_before_days=self.params["renew_before_days"], now=self.now,
+                                   renew_fraction=self.params.get("renew_fraction"), valid_days=self.params["valid_days"])
 
     def issue(self) -> x509.Certificate:
         return issue_leaf(self.csr, signing_key=self.signing_key, issuer_cert=self.issuer_cert,

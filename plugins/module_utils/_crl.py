@@ -146,6 +146,15 @@ def facts(crl: x509.CertificateRevocationList) -> dict[str, t.Any]:
     }
 
 
+def summary(crl: x509.CertificateRevocationList) -> str:
+    """A CRL in a few readable lines (diff mode): issuer, CRL number, window, every revoked serial."""
+    described = facts(crl)
+    lines = [f"issuer: {described['issuer']}", f"crl_number: {described['crl_number']}",
+             f"this_update: {described['this_update']}", f"next_update: {described['next_update']}"]
+    lines += [f"revoked: {entry['serial']} {entry['reason']} {entry['revocation_date']}" for entry in described["revoked"]]
+    return "\n".join(lines) + "\n"
+
+
 def signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
     """True when the CRL names ``issuer`` and its signature verifies with ``issuer``'s key."""
     if crl.issuer != issuer.subject:

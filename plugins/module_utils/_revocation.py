@@ -14,6 +14,7 @@ anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import typing as t
 
@@ -83,10 +84,6 @@ class LocalCRLBackend:
             _lifetime.check_rule(renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"])
         except _lifetime.LifetimeError as exc:
             raise RevocationError(str(exc)) from None
-        for option in ("path", "der_path"):
-            value = params.get(option)
-            if value and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-                raise RevocationError(f"{option} {value!r} contains control characters; give a plain file path")
         if params.get("der_path") and params["der_path"] == params["path"]:
             raise RevocationError("der_path must differ from path: path holds the PEM CRL, der_path a DER copy for a web server")
 
@@ -100,41 +97,12 @@ class LocalCRLBackend:
         key_path = params["ca_privatekey_path"]
         ca_key = _crypto.load_private_key(self._read(key_path, what="CA private key"), passphrase=params["ca_privatekey_passphrase"],
                                           source=f"CA private key {key_path}")
-        try:
-            constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
-            raise RevocationError(f"{ca_path} is not a CA certificate (basicConstraints CA:TRUE missing); give the local CA's certificate")
-        try:
-            if not ca_cert.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign:
-                raise RevocationError(f"{ca_path}: the CA certificate's keyUsage does not allow cRLSign, so clients would "
-                                      "refuse its CRLs; renew the CA with postmaster.tls.local_ca (it sets cRLSign)")
-        except x509.ExtensionNotFound:
-            pass
-        if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
-            raise RevocationError(f"{key_path} is not the private key of the CA certificate {ca_path}; give the CA's own key")
-        if _crypto.not_valid_after(ca_cert) <= self.now:
-            raise RevocationError(f"the CA certificate {ca_path} expired on {_lifetime.iso8601(_crypto.not_valid_after(ca_cert))}; "
-                                  "renew it (postmaster.tls.local_ca) first")
+        check_ca(ca_cert, ca_key, ca_path=ca_path, key_path=key_path, now=self.now)
         return ca_cert, ca_key
 
     def _load_existing(self, ca_cert: x509.Certificate) -> tuple[bytes | None, x509.CertificateRevocationList | None]:
-        path = self.params["path"]
-        data = _fileio.read_bytes(path)
-        if data is None:
-            return None, None
-        try:
-            crl = _crl.load_crl(data, source=path)
-        except _crl.CRLError:
-            raise RevocationError(f"{path} exists but does not hold a readable CRL; refusing to overwrite it, because the "
-                                  "revocations it may list would be lost. Move it away or fix path. Nothing was changed") from None
-        try:
-            _crl.check_issued_by(crl, ca_cert, source=f"the CRL at {path}", issuer_source=f"the CA certificate {self.params['ca_cert_path']}")
-        except _crl.CRLError as exc:
-            raise RevocationError(f"{exc}. A CRL of another CA is never overwritten (its revocations would be lost); move it "
-                                  "away or give this CA's CRL path. Nothing was changed") from None
-        return data, crl
+        data = _fileio.read_bytes(self.params["path"])
+        return data, load_existing(data, ca_cert, path=self.params["path"], ca_path=self.params["ca_cert_path"])
 
     def _requested(self, ca_cert: x509.Certificate) -> dict[int, str]:
         """Serial -> reason for every entry of ``revoke``; certificates must come from this CA."""
@@ -178,57 +146,16 @@ class LocalCRLBackend:
         except _Missing:
             return self._predicted()
 
-        entries: dict[int, tuple[datetime.datetime, str]] = {}
-        if existing is not None:
-            for entry in existing:
-                entries[entry.serial_number] = (_crl.revocation_date(entry), _crl.entry_reason(entry))
-        added: list[str] = []
-        reasons: list[str] = []
-        for serial, reason in sorted(wanted.items()):
-            if serial not in entries:
-                entries[serial] = (self.now, reason)
-                added.append(_crl.serial_hex(serial))
-            elif entries[serial][1] != reason:
-                reasons.append(f"the reason for {_crl.serial_hex(serial)} changes from {entries[serial][1]} to {reason}")
-                entries[serial] = (entries[serial][0], reason)
-
-        renewal = None
-        if existing is None:
-            reasons.insert(0, f"no CRL at {path} yet")
-        else:
-            if added:
-                reasons.insert(0, f"revokes {len(added)} more certificate(s): {', '.join(added)}")
-            update = _crl.next_update(existing)
-            if update is None:
-                reasons.append("the CRL has no nextUpdate")
-            else:
-                renewal = _lifetime.decide(
-                    _crl.this_update(existing), update, now=self.now, renew_before_days=params["renew_before_days"],
-                    renew_fraction=params["renew_fraction"], next_lifetime=datetime.timedelta(days=params["valid_days"]), what="CRL")
-                if renewal.due:
-                    reasons.append(f"re-signed before its nextUpdate: {renewal.reason}")
-                if renewal.decided_by == "expired":
-                    self.module.warn(f"the CRL at {path} expired on {_lifetime.iso8601(update)}: clients have refused it since "
-                                     "then. Re-sign it more often (run this module from a schedule at least every "
-                                     f"{max(1, params['valid_days'] // 2)} days)")
-            if params["force"]:
-                reasons.append("force=true")
-
-        crl = existing
-        if reasons:
-            number = (_crl.crl_number(existing) or 0) + 1 if existing is not None else 1
-            crl = _crl.build_crl(
-                issuer_cert=ca_cert, issuer_key=ca_key,
-                revoked=[(serial, when, reason) for serial, (when, reason) in entries.items()],
-                number=number, this_update=self.now - BACKDATE, next_update=self.now + datetime.timedelta(days=params["valid_days"]),
-            )
-            # What was built must be what a client reads: it parses and the CA's key verifies it.
-            reread = _crl.load_crl(_crl.crl_der(crl), source="the new CRL")
-            if not _crl.signed_by(reread, ca_cert):  # pragma: no cover - cryptography signs what it builds
-                raise RevocationError("internal error: the new CRL does not verify with the CA's key; nothing was written")
-            renewal = _lifetime.decide(_crl.this_update(crl), _crl.next_update(crl), now=self.now,
-                                       renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"],
-                                       next_lifetime=datetime.timedelta(days=params["valid_days"]), what="CRL")
+        decided = plan(existing, wanted, path=path, now=self.now, valid_days=params["valid_days"],
+                       renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"],
+                       force=params["force"])
+        if decided.expired_warning:
+            self.module.warn(decided.expired_warning)
+        crl, renewal = existing, decided.renewal
+        if decided.reasons:
+            crl, renewal = sign(decided, existing, ca_cert=ca_cert, ca_key=ca_key, now=self.now, valid_days=params["valid_days"],
+                                renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"])
+        reasons, added = decided.reasons, decided.added
         if crl is None:  # pragma: no cover - a missing CRL always has a reason, so it was built above
             raise RevocationError(f"internal error: no CRL to keep at {path}; nothing was written")
 
@@ -267,7 +194,7 @@ class LocalCRLBackend:
             result["backup_file"] = backup_file
         if reasons:
             result["diff"] = {"before_header": path, "after_header": path,
-                              "before": _summary(existing, existing_bytes is not None), "after": _summary(crl, True)}
+                              "before": diff_summary(existing, existing_bytes is not None), "after": diff_summary(crl, True)}
         return result
 
     def _predicted(self) -> dict[str, t.Any]:
@@ -278,12 +205,121 @@ class LocalCRLBackend:
                 "renewal": None}
 
 
-def _summary(crl: x509.CertificateRevocationList | None, exists: bool) -> str:
+def diff_summary(crl: x509.CertificateRevocationList | None, exists: bool) -> str:
     """A few readable lines for diff mode: the CRL number, its window and the revoked serials."""
     if crl is None:
         return "(no CRL)\n" if not exists else "(unreadable)\n"
-    facts = _crl.facts(crl)
-    lines = [f"issuer: {facts['issuer']}", f"crl_number: {facts['crl_number']}", f"this_update: {facts['this_update']}",
-             f"next_update: {facts['next_update']}"]
-    lines += [f"revoked: {entry['serial']} {entry['reason']} {entry['revocation_date']}" for entry in facts["revoked"]]
-    return "\n".join(lines) + "\n"
+    return _crl.summary(crl)
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps, shared by postmaster.tls.local_ca_crl and the local CA on the controller
+# (plugin_utils._local_ca, which keeps the CRL for the certificate role)
+# ---------------------------------------------------------------------------------------------
+def check_ca(ca_cert: x509.Certificate, ca_key: t.Any, *, ca_path: str, key_path: str, now: datetime.datetime) -> None:
+    """A CA that can sign CRLs clients accept: CA:TRUE, cRLSign allowed, the key is its own, not expired."""
+    try:
+        constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise RevocationError(f"{ca_path} is not a CA certificate (basicConstraints CA:TRUE missing); give the local CA's certificate")
+    try:
+        if not ca_cert.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign:
+            raise RevocationError(f"{ca_path}: the CA certificate's keyUsage does not allow cRLSign, so clients would "
+                                  "refuse its CRLs; renew the CA with postmaster.tls.local_ca (it sets cRLSign)")
+    except x509.ExtensionNotFound:
+        pass
+    if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
+        raise RevocationError(f"{key_path} is not the private key of the CA certificate {ca_path}; give the CA's own key")
+    if _crypto.not_valid_after(ca_cert) <= now:
+        raise RevocationError(f"the CA certificate {ca_path} expired on {_lifetime.iso8601(_crypto.not_valid_after(ca_cert))}; "
+                              "renew it (postmaster.tls.local_ca) first")
+
+
+def load_existing(data: bytes | None, ca_cert: x509.Certificate, *, path: str, ca_path: str) -> x509.CertificateRevocationList | None:
+    """The CRL kept at ``path`` (None when there is none yet); one that is not a CRL, or not this CA's, is refused."""
+    if data is None:
+        return None
+    try:
+        crl = _crl.load_crl(data, source=path)
+    except _crl.CRLError:
+        raise RevocationError(f"{path} exists but does not hold a readable CRL; refusing to overwrite it, because the "
+                              "revocations it may list would be lost. Move it away or fix path. Nothing was changed") from None
+    try:
+        _crl.check_issued_by(crl, ca_cert, source=f"the CRL at {path}", issuer_source=f"the CA certificate {ca_path}")
+    except _crl.CRLError as exc:
+        raise RevocationError(f"{exc}. A CRL of another CA is never overwritten (its revocations would be lost); move it "
+                              "away or give this CA's CRL path. Nothing was changed") from None
+    return crl
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a run must do with the CRL: ``reasons`` (empty: keep it), the entries it then lists, the
+    serials newly added, the renewal verdict on the existing CRL, and a warning when it had expired."""
+
+    entries: dict[int, tuple[datetime.datetime, str]]
+    added: list[str]
+    reasons: list[str]
+    renewal: _lifetime.Renewal | None
+    expired_warning: str | None = None
+
+
+def plan(existing: x509.CertificateRevocationList | None, wanted: dict[int, str], *, path: str, now: datetime.datetime,
+         valid_days: int, renew_before_days: int, renew_fraction: float, force: bool) -> Plan:
+    """Compare by meaning: the serials and reasons asked for against the entries, and the renewal rule on the
+    CRL's thisUpdate/nextUpdate. A listed certificate keeps its revocation date."""
+    entries: dict[int, tuple[datetime.datetime, str]] = {}
+    if existing is not None:
+        for entry in existing:
+            entries[entry.serial_number] = (_crl.revocation_date(entry), _crl.entry_reason(entry))
+    added: list[str] = []
+    reasons: list[str] = []
+    for serial, reason in sorted(wanted.items()):
+        if serial not in entries:
+            entries[serial] = (now, reason)
+            added.append(_crl.serial_hex(serial))
+        elif entries[serial][1] != reason:
+            reasons.append(f"the reason for {_crl.serial_hex(serial)} changes from {entries[serial][1]} to {reason}")
+            entries[serial] = (entries[serial][0], reason)
+    decided = Plan(entries=entries, added=added, reasons=reasons, renewal=None)
+    if existing is None:
+        reasons.insert(0, f"no CRL at {path} yet")
+        return decided
+    if added:
+        reasons.insert(0, f"revokes {len(added)} more certificate(s): {', '.join(added)}")
+    update = _crl.next_update(existing)
+    if update is None:
+        reasons.append("the CRL has no nextUpdate")
+    else:
+        decided.renewal = _lifetime.decide(_crl.this_update(existing), update, now=now, renew_before_days=renew_before_days,
+                                           renew_fraction=renew_fraction, next_lifetime=datetime.timedelta(days=valid_days), what="CRL")
+        if decided.renewal.due:
+            reasons.append(f"re-signed before its nextUpdate: {decided.renewal.reason}")
+        if decided.renewal.decided_by == "expired":
+            decided.expired_warning = (f"the CRL at {path} expired on {_lifetime.iso8601(update)}: clients have refused it since "
+                                       "then. Re-sign it more often (run postmaster.tls.local_ca_crl, or the renew playbook with certificate_crl, "
+                                       f"from a schedule at least every {max(1, valid_days // 2)} days)")
+    if force:
+        reasons.append("force=true")
+    return decided
+
+
+def sign(decided: Plan, existing: x509.CertificateRevocationList | None, *, ca_cert: x509.Certificate, ca_key: t.Any,
+         now: datetime.datetime, valid_days: int, renew_before_days: int,
+         renew_fraction: float) -> tuple[x509.CertificateRevocationList, _lifetime.Renewal]:
+    """The new CRL with the next CRL number, checked as a client reads it, and the rule's verdict on it."""
+    number = (_crl.crl_number(existing) or 0) + 1 if existing is not None else 1
+    crl = _crl.build_crl(
+        issuer_cert=ca_cert, issuer_key=ca_key,
+        revoked=[(serial, when, reason) for serial, (when, reason) in decided.entries.items()],
+        number=number, this_update=now - BACKDATE, next_update=now + datetime.timedelta(days=valid_days),
+    )
+    # What was built must be what a client reads: it parses and the CA's key verifies it.
+    reread = _crl.load_crl(_crl.crl_der(crl), source="the new CRL")
+    if not _crl.signed_by(reread, ca_cert):  # pragma: no cover - cryptography signs what it builds
+        raise RevocationError("internal error: the new CRL does not verify with the CA's key; nothing was written")
+    renewal = _lifetime.decide(_crl.this_update(crl), _crl.next_update(crl), now=now, renew_before_days=renew_before_days,
+                               renew_fraction=renew_fraction, next_lifetime=datetime.timedelta(days=valid_days), what="CRL")
+    return crl, renewal

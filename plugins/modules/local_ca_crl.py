@@ -256,13 +256,21 @@ backup_file:
   sample: /home/ops/.postmaster-tls/ca/crl.pem.2345.2027-03-01@10:00:00~
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _revocation, _validate
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _revocation
+# Each option's meaning beyond its type (the universal rule refuses control characters in every value); the
+# numbers and the renewal rule are checked by the backend, which says what each one is for.
+RULES = _validate.Rules(checks={
+    "path": _validate.absolute_path,
+    "der_path": _validate.absolute_path,
+    "ca_cert_path": _validate.absolute_path,
+    "ca_privatekey_path": _validate.absolute_path,
+    "revoke[].path": _validate.absolute_path,
+})
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=_revocation.argument_spec(), supports_check_mode=True)
+    module = _validate.checked_module(RULES, argument_spec=_revocation.argument_spec(), supports_check_mode=True)
     _crypto.require_cryptography(module)
     try:
         result = _revocation.LocalCRLBackend(module).run()

@@ -205,6 +205,8 @@ def test_a_bad_serial_is_refused(run_module, ca, serial, message):
     ({"valid_days": 0}, "valid_days must be at least 1"),
     ({"renew_fraction": 0.9}, "renew_fraction must be above 0 and at most 0.5"),
     ({"renew_before_days": -1}, "renew_before_days cannot be negative"),
+    ({"der_path": "/tmp/crl\n.der"}, "der_path: '/tmp/crl\\n.der' contains the control character(s) LF"),
+    ({"der_path": "crl.der"}, "der_path: 'crl.der' is not an absolute path"),
 ])
 def test_bad_options_are_refused(run_module, ca, extra, message):
     _fails_and_changes_nothing(run_module, ca, _args(ca, **extra), message)
