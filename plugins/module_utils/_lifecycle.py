@@ -154,8 +154,10 @@ def load_candidates(paths: t.Sequence[str], *, tolerate_missing: bool) -> list[x
     return out
 
 
-def inspect_files(lifecycle: Lifecycle, paths: t.Sequence[str], *, candidates: t.Sequence[x509.Certificate]) -> list[dict[str, t.Any] | None]:
-    """The lifecycle facts of the first certificate of every file (None for a file that is not there)."""
+def inspect_files(lifecycle: Lifecycle, paths: t.Sequence[str], *, candidates: t.Sequence[x509.Certificate],
+                  finish: bool = True) -> list[dict[str, t.Any] | None]:
+    """The lifecycle facts of the first certificate of every file (None for a file that is not there); with ``finish``
+    a given CRL that none of them matched fails (``Lifecycle.finish``)."""
     out: list[dict[str, t.Any] | None] = []
     for path in paths:
         try:
@@ -167,7 +169,8 @@ def inspect_files(lifecycle: Lifecycle, paths: t.Sequence[str], *, candidates: t
             out.append(None)
             continue
         out.append(lifecycle.facts(certs[0], [*certs[1:], *candidates]))
-    lifecycle.finish()
+    if finish:
+        lifecycle.finish()
     return out
 
 
@@ -179,6 +182,18 @@ def annotate(certificates: list[dict[str, t.Any]], params: dict[str, t.Any], *, 
     for entry, facts in zip(certificates, inspect_files(lifecycle, params["paths"], candidates=candidates)):
         entry.update(facts or {})
     return lifecycle.crl_facts(), lifecycle.notes
+
+
+def installed_facts(lifecycle: Lifecycle, certificates: t.Sequence[tuple[str, str]], *,
+                    anchor: str | None) -> dict[str, dict[str, t.Any]]:
+    """mail_tls_verify with expect_installed: per installed leaf path the same facts as for what the ports serve
+    (revocation, CT, renewal with the rule), judged with the CRLs and the rule of the same run. ``certificates`` are
+    (leaf path, its chain file); the issuer is looked for in the chain files and in the trust anchor file."""
+    files = [chain for _leaf, chain in certificates] + ([anchor] if anchor and os.path.isfile(anchor) else [])
+    candidates = load_candidates(files, tolerate_missing=True)
+    paths = [leaf for leaf, _chain in certificates]
+    return {path: facts for path, facts in zip(paths, inspect_files(lifecycle, paths, candidates=candidates, finish=False))
+            if facts is not None}
 
 
 def probe_hook(lifecycle: Lifecycle, *, ct_enforce: bool) -> t.Callable[..., None]:

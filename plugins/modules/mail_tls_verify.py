@@ -133,7 +133,11 @@ options:
         found by the module itself, so a scheduled run sees a service that kept the old certificate after a renewal.
         Combined with O(expected_fingerprint) and O(expected_certificate_path) (any of them counts).
       - Without O(ca_path), the local CA certificate installed with them (C(<base_dir>/ca.pem)), when there is one, is
-        the trust anchor for the chain check.
+        the trust anchor for the chain check. Without O(crl_path), the local CA's CRL installed with them
+        (C(<base_dir>/crl.pem), the certificate role's C(certificate_crl)), when there is one, is the CRL the served and
+        the installed certificates are checked against.
+      - RV(installed_certificates) then also says, per installed certificate, its revocation status, its SCTs and (with
+        O(renew_before_days)) the renewal rule's verdict - what the audit playbook reports.
       - When nothing is installed there, served and installed are not compared (RV(endpoints[].matches_expected) is
         V(null)) and a warning says so.
     type: bool
@@ -633,11 +637,28 @@ msg:
   type: str
   sample: "1 of 7 endpoints failed verification: 127.0.0.1:25/smtp: served certificate 3F:..:9A is not the expected one (...)"
 installed_certificates:
-  description: The installed certificates O(expect_installed) found (each with its SHA-256 fingerprint), in layout order.
+  description:
+    - The installed certificates O(expect_installed) found, in layout order, each with its SHA-256 fingerprint and the same
+      C(revocation), C(certificate_transparency) and (with O(renew_before_days)) C(renewal) facts as
+      RV(endpoints[].revocation), RV(endpoints[].certificate_transparency) and RV(endpoints[].renewal) - the issuer is
+      looked for in its C(live/chain.pem) and the trust anchor file.
   returned: with O(expect_installed=true)
   type: list
   elements: dict
-  sample: [{"path": /etc/postmaster-tls/mail.example.org/rsa/live/cert.pem, "fingerprint_sha256": "3F:...:9A"}]
+  sample: [{"path": /etc/postmaster-tls/mail.example.org/rsa/live/cert.pem, "fingerprint_sha256": "3F:...:9A",
+            revocation: {status: good, source: /etc/postmaster-tls/crl.pem, serial: "4f:2a:91"},
+            certificate_transparency: {count: 0, scope: private, policy: not_applicable}}]
+crls:
+  description:
+    - What each CRL file the checks used says (given in O(crl_path), or found by O(expect_installed)) - C(path),
+      C(issuer), C(crl_number), C(this_update), C(next_update) and C(revoked) (every revoked certificate's C(serial),
+      C(reason) and C(revocation_date)); empty without one.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/postmaster-tls/crl.pem, issuer: CN=postmaster.tls local CA, crl_number: 4,
+            this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
+            revoked: [{serial: "4f:2a:91", reason: keyCompromise, revocation_date: '2027-03-01T10:00:00Z'}]}]
 failed_endpoints:
   description: The endpoints with failures, each with C(endpoint), C(host), C(port), C(protocol) and its C(failures).
   returned: always
@@ -749,13 +770,18 @@ def run(module: AnsibleModule) -> dict:
     paths = list(params["expected_certificate_path"])
     installed: list[str] = []
     if params["expect_installed"]:
-        installed = _layout.live_certificates(params["base_dir"])
+        found = _layout.discover(params["base_dir"])
+        installed = [paths.live("cert") for paths in found]
         if not installed:
             module.warn(f"expect_installed: no certificate is installed under {params['base_dir']} (<name>/<key type>/live/cert.pem); "
                         "served and installed are not compared")
         anchor = _layout.ca_cert_path(params["base_dir"])
         if params["ca_path"] is None and os.path.isfile(anchor):
             params["ca_path"] = anchor
+        # The local CA's CRL, installed with its certificate by the certificate role (certificate_crl).
+        crl = _layout.crl_path(params["base_dir"])
+        if not params["crl_path"] and os.path.isfile(crl):
+            params["crl_path"] = [crl]
         paths += [path for path in installed if path not in paths]
     by_path, notes = _probe.load_expected_fingerprints(paths, check_mode=module.check_mode)
     from_files, file_sources = _probe.expected_from_files(by_path)
@@ -796,7 +822,9 @@ def run(module: AnsibleModule) -> dict:
             report.ok = False
     extra = {}
     if params["expect_installed"]:
-        extra["installed_certificates"] = [{"path": path, "fingerprint_sha256": by_path[path]} for path in installed if path in by_path]
+        judged = _lifecycle.installed_facts(lifecycle, [(p.live("cert"), p.live("chain")) for p in found], anchor=params["ca_path"])
+        extra["installed_certificates"] = [dict({"path": path, "fingerprint_sha256": by_path[path]}, **judged.get(path, {}))
+                                           for path in installed if path in by_path]
     return dict(
         extra,
         changed=False,
@@ -805,6 +833,7 @@ def run(module: AnsibleModule) -> dict:
                            "failures": r.failures} for r in reports if r.failures],
         summary=[_probe.summary_line(report) for report in reports],
         trust_anchors=contexts.trust_anchors,
+        crls=lifecycle.crl_facts(),
         client=_probe.client_facts(),
         elapsed=round(time.monotonic() - started, 3),
     )

@@ -265,3 +265,43 @@ def test_a_crl_of_another_ca_fails_every_endpoint_and_keeps_the_report(run_modul
     assert endpoint["failures"] == [f"crl_path: {other} is from 'CN=Other Lifecycle CA', but no checked certificate was issued "
                                     "by that CA (they come from 'CN=Lifecycle CA'); give the CRL of the CA that issued them"]
     assert endpoint["revocation"]["status"] == "not_checked"
+
+
+def _layout(tmp_path, files, *, crl: str | None = None):
+    """The certificate role's layout: the leaf installed for mail.example.org, the local CA and (optionally) its CRL."""
+    live = tmp_path / "layout" / "mail.example.org" / "rsa" / "live"
+    live.mkdir(parents=True)
+    (live / "cert.pem").write_bytes(open(files["cert_path"], "rb").read())
+    (live / "chain.pem").write_bytes(b"")
+    (tmp_path / "layout" / "ca.pem").write_bytes(open(files["ca_path"], "rb").read())
+    if crl:
+        (tmp_path / "layout" / "crl.pem").write_bytes(open(crl, "rb").read())
+    return str(tmp_path / "layout"), str(live / "cert.pem")
+
+
+def test_expect_installed_finds_the_local_cas_crl_and_judges_the_installed_certificates(run_module, pki, pki_files, imaps, tmp_path):
+    crl_path, _crl_obj = _crl_file(pki, pki_files, "installed-crl.pem", revoked=[(pki_files["leaf"].serial_number, "keyCompromise")])
+    base, installed = _layout(tmp_path, pki_files, crl=crl_path)
+    result = _verify(run_module, imaps, pki_files, ca_path=None, expect_installed=True, base_dir=base, renew_before_days=30,
+                     renew_fraction=0.25, min_days_remaining=0)
+    [endpoint] = result["endpoints"]
+    assert endpoint["revocation"]["status"] == "revoked" and endpoint["revocation"]["source"] == f"{base}/crl.pem"
+    assert any("is revoked (keyCompromise" in failure for failure in result["failed_endpoints"][0]["failures"])
+    [found] = result["installed_certificates"]
+    assert found["path"] == installed and found["revocation"]["status"] == "revoked"
+    assert found["renewal"]["due"] is False and found["certificate_transparency"]["scope"] == "private"
+    assert [c["path"] for c in result["crls"]] == [f"{base}/crl.pem"]
+    assert result["crls"][0]["revoked"][0]["serial"] == _crl.serial_hex(pki_files["leaf"].serial_number)
+
+
+def test_expect_installed_without_a_crl_checks_nothing_and_a_given_crl_path_wins(run_module, pki, pki_files, imaps, tmp_path):
+    base, _installed = _layout(tmp_path, pki_files)
+    plain = _verify(run_module, imaps, pki_files, ca_path=None, expect_installed=True, base_dir=base)
+    assert plain["crls"] == [] and plain["installed_certificates"][0]["revocation"]["status"] == "not_checked"
+    assert plain["failed_endpoints"] == []
+    # An installed CRL of the CA, but crl_path names another (a current, empty one): the given one is used.
+    revoking, _ = _crl_file(pki, pki_files, "revoking.pem", revoked=[(pki_files["leaf"].serial_number, "superseded")])
+    (tmp_path / "layout" / "crl.pem").write_bytes(open(revoking, "rb").read())
+    empty, _ = _crl_file(pki, pki_files, "empty.pem")
+    given = _verify(run_module, imaps, pki_files, ca_path=None, expect_installed=True, base_dir=base, crl_path=[empty])
+    assert given["endpoints"][0]["revocation"]["status"] == "good" and [c["path"] for c in given["crls"]] == [empty]
