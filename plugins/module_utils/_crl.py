@@ -8,7 +8,7 @@ CRL distribution point it writes into certificates), postmaster.tls.certificate_
 postmaster.tls.mail_tls_verify (the revocation status of a certificate). Everything goes through
 cryptography's own CRL parser and builder; nothing here shells out.
 
-A floor module: it imports only the collection's floors (_crypto, _fileio, _lifetime). Works with
+A floor module: it imports only the collection's floors (_crypto, _fileio, _x509). Works with
 cryptography 38 (Debian 12): the ``*_utc`` properties that appeared later are wrapped here once.
 """
 
@@ -21,7 +21,7 @@ import time
 import typing as t
 import urllib.parse
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _lifetime
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -98,11 +98,6 @@ def entry_reason(entry: x509.RevokedCertificate) -> str:
         return "unspecified"
 
 
-def serial_hex(serial: int) -> str:
-    """Serial as ``openssl x509 -text`` and ``openssl crl -text`` show it (colon-separated bytes)."""
-    return _crypto.colon_hex(serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big"))
-
-
 def parse_serial(value: t.Any, *, what: str = "serial") -> int:
     """A serial number given as colon-separated hex (as openssl and this collection print it), plain hex
     with a 0x prefix, or a decimal integer."""
@@ -129,8 +124,8 @@ def parse_serial(value: t.Any, *, what: str = "serial") -> int:
 
 def entries(crl: x509.CertificateRevocationList) -> list[dict[str, t.Any]]:
     """The revoked certificates as small readable facts, oldest revocation first."""
-    out = [{"serial": serial_hex(entry.serial_number), "reason": entry_reason(entry),
-            "revocation_date": _lifetime.iso8601(revocation_date(entry))} for entry in crl]
+    out = [{"serial": _x509.serial_hex(entry.serial_number), "reason": entry_reason(entry),
+            "revocation_date": _x509.iso8601(revocation_date(entry))} for entry in crl]
     return sorted(out, key=lambda item: (item["revocation_date"], item["serial"]))
 
 
@@ -140,8 +135,8 @@ def facts(crl: x509.CertificateRevocationList) -> dict[str, t.Any]:
     return {
         "issuer": _crypto.name_to_string(crl.issuer),
         "crl_number": crl_number(crl),
-        "this_update": _lifetime.iso8601(this_update(crl)),
-        "next_update": _lifetime.iso8601(update) if update else None,
+        "this_update": _x509.iso8601(this_update(crl)),
+        "next_update": _x509.iso8601(update) if update else None,
         "revoked": entries(crl),
     }
 
@@ -169,10 +164,10 @@ def check_current(crl: x509.CertificateRevocationList, *, source: str, now: date
     """A CRL whose nextUpdate has passed says nothing reliable about revocations since; refuse it."""
     update = next_update(crl)
     if update is not None and update <= now:
-        raise CRLError(f"{source} expired on {_lifetime.iso8601(update)} (its nextUpdate); the CA must sign a new one "
+        raise CRLError(f"{source} expired on {_x509.iso8601(update)} (its nextUpdate); the CA must sign a new one "
                        "(postmaster.tls.local_ca_crl re-signs a local CA's CRL before then)")
     if this_update(crl) > now + datetime.timedelta(minutes=5):
-        raise CRLError(f"{source} is not valid before {_lifetime.iso8601(this_update(crl))} (its thisUpdate); check the clock")
+        raise CRLError(f"{source} is not valid before {_x509.iso8601(this_update(crl))} (its thisUpdate); check the clock")
 
 
 def check_issued_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate, *, source: str, issuer_source: str) -> None:
@@ -432,7 +427,7 @@ class RevocationChecker:
         """The revocation status of ``cert``; ``issuers`` are the certificates its issuer may be among."""
         points = distribution_points(cert)
         out: dict[str, t.Any] = {
-            "status": "not_checked", "source": None, "serial": serial_hex(cert.serial_number), "reason": None,
+            "status": "not_checked", "source": None, "serial": _x509.serial_hex(cert.serial_number), "reason": None,
             "revocation_date": None, "crl_number": None, "crl_next_update": None, "distribution_points": points,
             "errors": [], "fetch_seconds": None,
         }
@@ -486,14 +481,14 @@ class RevocationChecker:
         out["source"] = source
         out["crl_number"] = crl_number(crl)
         update = next_update(crl)
-        out["crl_next_update"] = _lifetime.iso8601(update) if update else None
+        out["crl_next_update"] = _x509.iso8601(update) if update else None
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
         if entry is None:
             out["status"] = "good"
             return out
         out["status"] = "revoked"
         out["reason"] = entry_reason(entry)
-        out["revocation_date"] = _lifetime.iso8601(revocation_date(entry))
+        out["revocation_date"] = _x509.iso8601(revocation_date(entry))
         return out
 
 

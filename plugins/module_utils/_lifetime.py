@@ -16,7 +16,7 @@ whether it lives 6, 47, 90 or 398 days. Without the cap a fixed 30-day window wo
 6-day certificate on every run. Every provider decides with this rule: the certificate module, the
 ACME role (through certificate_info), the audit's warning and the local CA's CRL.
 
-A floor module: it imports nothing of the collection.
+A floor module: it imports only the floor _x509 (the one ISO 8601 spelling).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import dataclasses
 import datetime
 import re
 import typing as t
+
+from ansible_collections.postmaster.tls.plugins.module_utils import _x509
 
 DEFAULT_FRACTION = 1.0 / 3.0
 # Above one half the fraction alone could make a certificate due at half its life; the rule promises
@@ -81,10 +83,6 @@ def span(value: datetime.timedelta) -> str:
     return f"{max(seconds, 0) / 60:.0f} minutes"
 
 
-def iso8601(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclasses.dataclass(frozen=True)
 class Renewal:
     """The rule's verdict on one certificate (or CRL) at one moment."""
@@ -102,7 +100,7 @@ class Renewal:
         return {
             "due": self.due,
             "reason": self.reason,
-            "renew_at": iso8601(self.renew_at),
+            "renew_at": _x509.iso8601(self.renew_at),
             "threshold_days": round(self.threshold.total_seconds() / 86400, 2),
             "lifetime_days": round(self.lifetime.total_seconds() / 86400, 2),
             "remaining_days": round(self.remaining.total_seconds() / 86400, 2),
@@ -133,7 +131,7 @@ def decide(
     renew_at = not_after - limit
     common = {"renew_at": renew_at, "threshold": limit, "lifetime": lifetime, "remaining": remaining}
     if not_after <= now:
-        return Renewal(due=True, reason=f"the {what} expired on {iso8601(not_after)}", decided_by="expired", **common)
+        return Renewal(due=True, reason=f"the {what} expired on {_x509.iso8601(not_after)}", decided_by="expired", **common)
     if remaining < by_days:
         whole_days = int(remaining.total_seconds() // 86400)
         reason = f"{whole_days} days remain, fewer than renew_before_days={renew_before_days}"

@@ -18,7 +18,7 @@ import dataclasses
 import datetime
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _crypto, _fileio, _lifetime
+from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _crypto, _fileio, _lifetime, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -128,7 +128,7 @@ class LocalCRLBackend:
                 except _crl.CRLError as exc:
                     raise RevocationError(str(exc)) from None
             if serial in wanted and wanted[serial] != reason:
-                raise RevocationError(f"revoke lists serial {_crl.serial_hex(serial)} twice, with reasons {wanted[serial]} "
+                raise RevocationError(f"revoke lists serial {_x509.serial_hex(serial)} twice, with reasons {wanted[serial]} "
                                       f"and {reason}; give it once")
             wanted[serial] = reason
         return wanted
@@ -233,7 +233,7 @@ def check_ca(ca_cert: x509.Certificate, ca_key: t.Any, *, ca_path: str, key_path
     if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
         raise RevocationError(f"{key_path} is not the private key of the CA certificate {ca_path}; give the CA's own key")
     if _crypto.not_valid_after(ca_cert) <= now:
-        raise RevocationError(f"the CA certificate {ca_path} expired on {_lifetime.iso8601(_crypto.not_valid_after(ca_cert))}; "
+        raise RevocationError(f"the CA certificate {ca_path} expired on {_x509.iso8601(_crypto.not_valid_after(ca_cert))}; "
                               "renew it (postmaster.tls.local_ca) first")
 
 
@@ -279,9 +279,9 @@ def plan(existing: x509.CertificateRevocationList | None, wanted: dict[int, str]
     for serial, reason in sorted(wanted.items()):
         if serial not in entries:
             entries[serial] = (now, reason)
-            added.append(_crl.serial_hex(serial))
+            added.append(_x509.serial_hex(serial))
         elif entries[serial][1] != reason:
-            reasons.append(f"the reason for {_crl.serial_hex(serial)} changes from {entries[serial][1]} to {reason}")
+            reasons.append(f"the reason for {_x509.serial_hex(serial)} changes from {entries[serial][1]} to {reason}")
             entries[serial] = (entries[serial][0], reason)
     decided = Plan(entries=entries, added=added, reasons=reasons, renewal=None)
     if existing is None:
@@ -298,7 +298,7 @@ def plan(existing: x509.CertificateRevocationList | None, wanted: dict[int, str]
         if decided.renewal.due:
             reasons.append(f"re-signed before its nextUpdate: {decided.renewal.reason}")
         if decided.renewal.decided_by == "expired":
-            decided.expired_warning = (f"the CRL at {path} expired on {_lifetime.iso8601(update)}: clients have refused it since "
+            decided.expired_warning = (f"the CRL at {path} expired on {_x509.iso8601(update)}: clients have refused it since "
                                        "then. Re-sign it more often (run postmaster.tls.local_ca_crl, or the renew playbook with certificate_crl, "
                                        f"from a schedule at least every {max(1, valid_days // 2)} days)")
     if force:

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _x509
 
 DAY = datetime.timedelta(days=1)
 
@@ -104,7 +104,7 @@ def test_status_from_a_file(pki, cas):
     checker = _crl.RevocationChecker([("crl.pem", crl)], fetch_crls=False, timeout=1)
     status = checker.status(revoked, [cas["cert"]])
     assert status["status"] == "revoked" and status["reason"] == "keyCompromise" and status["source"] == "crl.pem"
-    assert _crl.finding(status).startswith(f"certificate {_crl.serial_hex(revoked.serial_number)} is revoked (keyCompromise, since ")
+    assert _crl.finding(status).startswith(f"certificate {_x509.serial_hex(revoked.serial_number)} is revoked (keyCompromise, since ")
     assert checker.status(good, [cas["cert"]])["status"] == "good"
     assert _crl.finding(checker.status(good, [cas["cert"]])) is None
     checker.check_unused(["CN=Status CA"])  # used: no error

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _x509
 from ansible_collections.postmaster.tls.plugins.modules import certificate_info, mail_tls_verify
 
 DAY = datetime.timedelta(days=1)
@@ -291,7 +291,7 @@ def test_expect_installed_finds_the_local_cas_crl_and_judges_the_installed_certi
     assert found["path"] == installed and found["revocation"]["status"] == "revoked"
     assert found["renewal"]["due"] is False and found["certificate_transparency"]["scope"] == "private"
     assert [c["path"] for c in result["crls"]] == [f"{base}/crl.pem"]
-    assert result["crls"][0]["revoked"][0]["serial"] == _crl.serial_hex(pki_files["leaf"].serial_number)
+    assert result["crls"][0]["revoked"][0]["serial"] == _x509.serial_hex(pki_files["leaf"].serial_number)
 
 
 def test_expect_installed_without_a_crl_checks_nothing_and_a_given_crl_path_wins(run_module, pki, pki_files, imaps, tmp_path):
@@ -300,8 +300,8 @@ def test_expect_installed_without_a_crl_checks_nothing_and_a_given_crl_path_wins
     assert plain["crls"] == [] and plain["installed_certificates"][0]["revocation"]["status"] == "not_checked"
     assert plain["failed_endpoints"] == []
     # An installed CRL of the CA, but crl_path names another (a current, empty one): the given one is used.
-    revoking, _ = _crl_file(pki, pki_files, "revoking.pem", revoked=[(pki_files["leaf"].serial_number, "superseded")])
+    revoking, _revoking_crl = _crl_file(pki, pki_files, "revoking.pem", revoked=[(pki_files["leaf"].serial_number, "superseded")])
     (tmp_path / "layout" / "crl.pem").write_bytes(open(revoking, "rb").read())
-    empty, _ = _crl_file(pki, pki_files, "empty.pem")
+    empty, _empty_crl = _crl_file(pki, pki_files, "empty.pem")
     given = _verify(run_module, imaps, pki_files, ca_path=None, expect_installed=True, base_dir=base, crl_path=[empty])
     assert given["endpoints"][0]["revocation"]["status"] == "good" and [c["path"] for c in given["crls"]] == [empty]

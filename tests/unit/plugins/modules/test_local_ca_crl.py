@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _lifetime
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _x509
 from ansible_collections.postmaster.tls.plugins.modules import local_ca_crl
 
 DAY = datetime.timedelta(days=1)
@@ -87,7 +87,7 @@ def test_create_check_apply_and_idempotence(run_module, ca):
 def test_revoke_by_file_and_serial_and_openssl_agrees(run_module, ca):
     run_module(local_ca_crl.main, _args(ca))
     one, two = ca["leaves"]
-    serial_two = _crl.serial_hex(two.serial_number)
+    serial_two = _x509.serial_hex(two.serial_number)
     revoke = [{"path": ca["leaf_paths"][0], "reason": "keyCompromise"}, {"serial": serial_two, "reason": "superseded"}]
     check = run_module(local_ca_crl.main, _args(ca, revoke=revoke), check_mode=True)
     assert check["changed"] and check["crl_number"] == 2 and len(check["added"]) == 2
@@ -95,8 +95,8 @@ def test_revoke_by_file_and_serial_and_openssl_agrees(run_module, ca):
         assert len(_crl.load_crl(handle.read(), source="crl")) == 0  # nothing written in check mode
     result = run_module(local_ca_crl.main, _args(ca, revoke=revoke))
     assert result["changed"] and result["crl_number"] == 2
-    assert set(result["added"]) == {_crl.serial_hex(one.serial_number), serial_two}
-    assert {(e["serial"], e["reason"]) for e in result["revoked"]} == {(_crl.serial_hex(one.serial_number), "keyCompromise"),
+    assert set(result["added"]) == {_x509.serial_hex(one.serial_number), serial_two}
+    assert {(e["serial"], e["reason"]) for e in result["revoked"]} == {(_x509.serial_hex(one.serial_number), "keyCompromise"),
                                                                        (serial_two, "superseded")}
     # Listing them again changes nothing; the same serial in another spelling neither.
     again = run_module(local_ca_crl.main, _args(ca, revoke=[{"serial": str(one.serial_number), "reason": "keyCompromise"}]))
@@ -139,8 +139,8 @@ def test_resigned_before_next_update_keeping_the_entries(run_module, ca, pki):
     result = run_module(local_ca_crl.main, _args(ca))
     assert result["changed"] and result["crl_number"] == 8
     assert result["reasons"] == ["re-signed before its nextUpdate: 1 days remain, fewer than renew_before_days=2"]
-    assert [(e["serial"], e["reason"]) for e in result["revoked"]] == [(_crl.serial_hex(serial), "keyCompromise")]
-    assert result["revoked"][0]["revocation_date"] == _lifetime.iso8601((pki.now - 6 * DAY).replace(microsecond=0))
+    assert [(e["serial"], e["reason"]) for e in result["revoked"]] == [(_x509.serial_hex(serial), "keyCompromise")]
+    assert result["revoked"][0]["revocation_date"] == _x509.iso8601((pki.now - 6 * DAY).replace(microsecond=0))
     assert not run_module(local_ca_crl.main, _args(ca))["changed"]
 
 
