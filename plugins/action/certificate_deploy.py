@@ -101,6 +101,9 @@ def _check_settings(args: dict[str, t.Any]) -> None:
             raise AnsibleActionFail(f"{option}: the CRL is the local CA's (certificate_provider=ownca); with provider "
                                     f"{args['provider']} the CA that issues the certificates publishes their revocations. "
                                     f"Leave {option} unset for these hosts")
+    if args["crl"] and args["crl_valid_days"] < 1:
+        raise AnsibleActionFail(f"certificate_crl_valid_days: {args['crl_valid_days']} is below 1; a CRL needs a nextUpdate "
+                                "at least a day ahead (clients refuse it after that)")
     if args["crl_url"]:
         try:
             _crl.check_distribution_point(args["crl_url"], option="certificate_crl_url")

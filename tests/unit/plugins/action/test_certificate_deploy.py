@@ -266,6 +266,7 @@ def test_acme_publishes_what_the_acme_role_did_without_a_module_run(run, host, t
     ({"renew_fraction": 0.75}, "certificate_renew_fraction, certificate_renew_before_days: renew_fraction must be above 0 and at "
                                "most 0.5 (got 0.75)"),
     ({"renew_before_days": -1}, "renew_before_days cannot be negative"),
+    ({"crl": True, "crl_valid_days": 0}, "certificate_crl_valid_days: 0 is below 1"),
 ])
 def test_bad_settings_fail_before_any_module_runs(run, host, tmp_path, args, message):
     with pytest.raises(AnsibleActionFail, match=None) as caught:
