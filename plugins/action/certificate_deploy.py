@@ -11,6 +11,7 @@ run costs one task entry instead of twenty and no Jinja. Paths come from module_
 
 from __future__ import annotations
 
+import base64
 import os
 import typing as t
 
@@ -18,7 +19,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _layout
+from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _layout, _lifetime
 from ansible_collections.postmaster.tls.plugins.plugin_utils import _local_ca
 
 try:  # ansible-core 2.21+: variables registered at set_fact's layer (no top-level fact deprecation)
@@ -42,6 +43,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "provider": {"type": "str", "default": "ownca", "choices": list(PROVIDERS)},
     "valid_days": {"type": "int", "default": 90},
     "renew_before_days": {"type": "int", "default": 30},
+    "renew_fraction": {"type": "float", "default": _lifetime.DEFAULT_FRACTION},
     "force": {"type": "bool", "default": False},
     "min_days_remaining": {"type": "int", "default": 7},
     "reload_services": {"type": "list", "elements": "str", "default": list(_layout.SERVICES)},
@@ -49,6 +51,10 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "ca_common_name": {"type": "str", "default": "postmaster.tls local CA"},
     "ca_create": {"type": "bool", "default": True},
     "ca_cert_dest": {"type": "path"},
+    "crl": {"type": "bool", "default": False},
+    "crl_dest": {"type": "path"},
+    "crl_valid_days": {"type": "int", "default": 7},
+    "crl_url": {"type": "str", "default": ""},
     "external": {"type": "dict", "default": {}},
     "trust_anchors_path": {"type": "path"},
     "rollover": {"type": "str", "default": "none", "choices": list(ROLLOVERS)},
@@ -66,6 +72,7 @@ RESULT_KEYS = {
     "certificate_files": "files",
     "certificate_ca_path": "ca_path",
     "certificate_next_spki": "next_spki",
+    "certificate_crl_path": "crl_path",
 }
 
 
@@ -89,6 +96,23 @@ def _check_settings(args: dict[str, t.Any]) -> None:
     if args["rollover"] != "none" and args["provider"] == "acme":
         raise AnsibleActionFail("certificate_rollover works with the local CA, self-signed and external providers; the ACME "
                                 "role makes its own keys")
+    for option, value in (("certificate_crl", args["crl"]), ("certificate_crl_url", args["crl_url"])):
+        if value and args["provider"] != "ownca":
+            raise AnsibleActionFail(f"{option}: the CRL is the local CA's (certificate_provider=ownca); with provider "
+                                    f"{args['provider']} the CA that issues the certificates publishes their revocations. "
+                                    f"Leave {option} unset for these hosts")
+    if args["crl"] and args["crl_valid_days"] < 1:
+        raise AnsibleActionFail(f"certificate_crl_valid_days: {args['crl_valid_days']} is below 1; a CRL needs a nextUpdate "
+                                "at least a day ahead (clients refuse it after that)")
+    if args["crl_url"]:
+        try:
+            _crl.check_distribution_point(args["crl_url"], option="certificate_crl_url")
+        except _crl.CRLError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+    try:
+        _lifetime.check_rule(renew_before_days=args["renew_before_days"], renew_fraction=args["renew_fraction"])
+    except _lifetime.LifetimeError as exc:
+        raise AnsibleActionFail(f"certificate_renew_fraction, certificate_renew_before_days: {exc}") from None
     unknown = sorted(set(args["external"]) - set(_layout.KEY_TYPES))
     if unknown:
         raise AnsibleActionFail(f"certificate_external: {', '.join(unknown)} is not a key type; use rsa and/or ecdsa")
@@ -181,6 +205,8 @@ class ActionModule(ActionBase):
         try:
             ca = _local_ca.LocalCA(args["ca_dir"], common_name=args["ca_common_name"], create=args["ca_create"],
                                    check_mode=self._task.check_mode).open()
+            if args["crl"]:
+                self._kept_crl = ca.keep_crl(valid_days=args["crl_valid_days"])
             signed = {}
             for paths in kinds:
                 csr = csrs[paths.key_type].get("csr")
@@ -188,11 +214,16 @@ class ActionModule(ActionBase):
                     continue  # check mode before the CSR exists: nothing to sign yet
                 signed[paths.key_type] = ca.sign(host=task_vars.get("inventory_hostname", "localhost"), name=args["name"],
                                                  key_type=paths.key_type, csr_pem=csr, valid_days=args["valid_days"],
-                                                 renew_before_days=args["renew_before_days"], force=args["force"])
+                                                 renew_before_days=args["renew_before_days"], force=args["force"],
+                                                 renew_fraction=args["renew_fraction"],
+                                                 crl_distribution_points=[args["crl_url"]] if args["crl_url"] else [])
         except _local_ca.LocalCAError as exc:
             raise AnsibleActionFail(f"local CA {args['ca_dir']}: {exc}") from None
-        self._changed = self._changed or bool(ca.changes) or any(s.changed for s in signed.values())
-        self._diffs.extend(ca.diffs + [s.diff for s in signed.values() if s.diff])
+        kept = self._kept_crl
+        self._changed = self._changed or bool(ca.changes) or any(s.changed for s in signed.values()) or bool(kept and kept.resigned)
+        self._diffs.extend(ca.diffs + [s.diff for s in signed.values() if s.diff] + ([kept.diff] if kept and kept.diff else []))
+        if kept and kept.warning:
+            self._warnings.append(kept.warning)
         self._signed = {kind: {"path": s.path, "renewed": s.changed, "reason": s.reason} for kind, s in signed.items()}
         dest = args["ca_cert_dest"] or _layout.ca_cert_path(args["base_dir"])
         items = {}
@@ -212,7 +243,7 @@ class ActionModule(ActionBase):
             self._module("self-signed certificates", "postmaster.tls.certificate",
                          {"path": paths.issued, "provider": "selfsigned", "csr_path": paths.csr, "privatekey_path": paths.key,
                           "valid_days": args["valid_days"], "renew_before_days": args["renew_before_days"],
-                          "force": args["force"]}, task_vars)
+                          "renew_fraction": args["renew_fraction"], "force": args["force"]}, task_vars)
             # A self-signed certificate is its own trust anchor.
             items[paths.key_type] = {"certificate_path": paths.issued, "trust_anchors_path": paths.issued}
         return items
@@ -248,12 +279,54 @@ class ActionModule(ActionBase):
         installs = self._module("install", "postmaster.tls.certificate_install", module_args, task_vars)["installs"]
         return {p.key_type: installs.get(p.live_dir, {}) for p in kinds if p.key_type in items}
 
+    def _install_crl(self, task_vars: dict[str, t.Any]) -> str:
+        """Copy the local CA's CRL to the host (not served: a new one needs no reload); its path there, or "" while
+        check mode predicts the first CRL. The checks (verify and audit playbooks) find it in the layout."""
+        kept = self._kept_crl
+        if kept is None or kept.pem is None:
+            return ""
+        dest = self._args["crl_dest"] or _layout.crl_path(self._args["base_dir"])
+        before = self._remote_crl_summary(dest, task_vars) if self._task.diff else None
+        result = self._copy_content(kept.pem, dest, task_vars)
+        self._warnings.extend(result.pop("warnings", None) or [])
+        if result.get("failed") or result.get("unreachable"):
+            result["msg"] = f"install the CRL at {dest}: {result.get('msg', 'copy failed')}"
+            raise _StepFailed("install the CRL", result)
+        self._crl_installed = bool(result.get("changed"))
+        self._changed = self._changed or self._crl_installed
+        if self._crl_installed and before is not None:
+            self._diffs.append({"before_header": dest, "after_header": dest, "before": before,
+                                "after": kept.summary})
+        return dest
+
+    def _copy_content(self, content: str, dest: str, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """A public file from the controller to the host, through the copy action: it compares checksums, writes
+        atomically and predicts in check mode. Its diff would be the raw text, so the caller shows its own."""
+        task = self._task.copy()
+        task.args = {"content": content, "dest": dest, "owner": "root", "group": "root", "mode": "0644"}
+        task.diff = False
+        copy = self._shared_loader_obj.action_loader.get(
+            "ansible.legacy.copy", task=task, connection=self._connection, play_context=self._play_context, loader=self._loader,
+            templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+        return copy.run(task_vars=task_vars)
+
+    def _remote_crl_summary(self, path: str, task_vars: dict[str, t.Any]) -> str:
+        """For diff mode: what the CRL on the host says now (a CRL is public, so it may be read back)."""
+        found = self._execute_module(module_name="ansible.legacy.slurp", module_args={"src": path}, task_vars=task_vars)
+        if found.get("failed") or "content" not in found:
+            return "(no CRL)\n"
+        try:
+            crl = _crl.load_crl(base64.b64decode(found["content"]), source=path)
+        except (_crl.CRLError, ValueError):
+            return "(not a readable CRL)\n"
+        return _crl.summary(crl)
+
     def _remove_next_keys(self, switched: list[_layout.KeyPaths], task_vars: dict[str, t.Any]) -> None:
         for paths in switched:
             self._module("remove next keys", "ansible.legacy.file", {"path": paths.next_key, "state": "absent"}, task_vars)
 
     # -- facts ----------------------------------------------------------------------------------------
-    def _facts(self, kinds, installed, *, ca_path: str) -> dict[str, t.Any]:
+    def _facts(self, kinds, installed, *, ca_path: str, crl_path: str = "") -> dict[str, t.Any]:
         """The published facts: per key type the served files, keys and DANE digests, in key-type order."""
         served = [p for p in kinds if p.key_type in installed]
         changed_files = [f for p in served for f in installed[p.key_type].get("changed_files", [])]
@@ -269,6 +342,8 @@ class ActionModule(ActionBase):
             "certificate_chain_files": [f["combined"] for f in files],
             "certificate_files": files,
             "certificate_ca_path": ca_path,
+            # The local CA's CRL on the host with crl=true (empty otherwise, and in check mode before the first CRL).
+            "certificate_crl_path": crl_path,
         }
 
     def _acme_facts(self, kinds) -> dict[str, t.Any]:
@@ -293,6 +368,8 @@ class ActionModule(ActionBase):
         self._signed: dict[str, t.Any] = {}
         self._installed: dict[str, t.Any] = {}
         self._pending_csrs: dict[str, str] = {}
+        self._kept_crl: _local_ca.KeptCRL | None = None
+        self._crl_installed = False
         kinds = [_layout.key_paths(args["name"], kind, base_dir=args["base_dir"]) for kind in args["key_types"]]
         try:
             if args["provider"] == "acme":
@@ -307,6 +384,8 @@ class ActionModule(ActionBase):
             self._remove_tmp_path(self._connection._shell.tmpdir)
         result.update(changed=self._changed, signed=self._signed, installed=self._installed, pending_csrs=self._pending_csrs,
                       msg=self._message(facts))
+        if self._kept_crl is not None:
+            result["crl"] = dict(self._kept_crl.result(), dest=facts["certificate_crl_path"], installed=self._crl_installed)
         result.update({RESULT_KEYS[key]: value for key, value in facts.items()})
         if self._warnings:
             result["warnings"] = self._warnings
@@ -333,12 +412,13 @@ class ActionModule(ActionBase):
         items = issue[args["provider"]](kinds, csrs, task_vars)
         installed = self._install(kinds, items, task_vars)
         self._installed = installed
+        crl_path = self._install_crl(task_vars)
         self._remove_next_keys(switched, task_vars)
         # The local CA certificate the install step put on the host (the verify role's trust anchor); empty in
         # check mode while it is not there yet.
         ca_path = next((items[k]["trust_anchors_path"] for k in installed
                         if installed[k].get("trust_anchors_installed") and items[k].get("trust_anchors_content")), "")
-        facts = self._facts(kinds, installed, ca_path=ca_path)
+        facts = self._facts(kinds, installed, ca_path=ca_path, crl_path=crl_path)
         if args["rollover"] == "prepare":
             facts["certificate_next_spki"] = self._next_spki
         return facts

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crypto, _fileio, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _batch, _crl, _crypto, _fileio, _lifetime, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -148,6 +148,8 @@ def check_csr(csr: x509.CertificateSigningRequest, *, csr_source: str, private_k
     check_key_strength(csr.public_key(), what=f"the key in {csr_source}")
     if not csr_names(csr):
         raise CertificateError(f"{csr_source} has neither subjectAltNames nor a common name; a server certificate needs at least one name")
+    if _crl.asks_must_staple(csr.extensions):
+        raise CertificateError(f"{csr_source} {_crl.MUST_STAPLE_REFUSAL}")
     if private_key is not None and not _crypto.same_public_key(csr.public_key(), private_key.public_key()):
         raise CertificateError(
             f"{csr_source} was not made with the private key {key_source} (the key was replaced after the CSR was made); "
@@ -185,6 +187,7 @@ def issue_leaf(
     issuer_cert: x509.Certificate | None,
     valid_days: int,
     now: datetime.datetime,
+    crl_distribution_points: t.Sequence[str] | None = None,
 ) -> x509.Certificate:
     """A TLS server certificate for the CSR: self-signed when ``issuer_cert`` is None, else by that CA.
 
@@ -225,6 +228,8 @@ def issue_leaf(
         .add_extension(_subject_key_identifier(public_key), critical=False)
         .add_extension(_authority_key_identifier(issuer_cert, issuer_public_key), critical=False)
     )
+    if crl_distribution_points:
+        builder = builder.add_extension(_crl.distribution_points_extension(crl_distribution_points), critical=False)
     return builder.sign(private_key=signing_key, algorithm=signing_hash(signing_key))
 
 
@@ -278,11 +283,21 @@ def issue_ca(
 # ---------------------------------------------------------------------------------------------
 # Renewal decisions: None means "keep the certificate", a string says why it must be re-issued.
 # ---------------------------------------------------------------------------------------------
-def _expiry_reason(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime) -> str | None:
+def _expiry_reason(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime,
+                   renew_fraction: float | None = None, next_lifetime_days: int | None = None) -> str | None:
+    """Why the calendar asks for a new certificate. With ``renew_fraction`` the lifetime rule of
+    _lifetime decides (the fraction or the days, whichever comes first); without it only the days."""
     remaining = _crypto.days_remaining(cert, now=now)
     if _crypto.not_valid_after(cert) <= now:
         return f"the certificate expired on {_x509.iso8601(_crypto.not_valid_after(cert))}"
-    if remaining < renew_before_days:
+    if renew_fraction is not None:
+        verdict = _lifetime.decide(
+            _crypto.not_valid_before(cert), _crypto.not_valid_after(cert), now=now, renew_before_days=renew_before_days,
+            renew_fraction=renew_fraction,
+            next_lifetime=datetime.timedelta(days=next_lifetime_days) if next_lifetime_days else None)
+        if verdict.due:
+            return verdict.reason
+    elif remaining < renew_before_days:
         return f"{remaining} days remain, fewer than renew_before_days={renew_before_days}"
     if _crypto.not_valid_before(cert) > now + datetime.timedelta(days=1):
         return f"the certificate is not valid before {_x509.iso8601(_crypto.not_valid_before(cert))}"
@@ -297,8 +312,15 @@ def leaf_renew_reason(
     issuer_source: str,
     renew_before_days: int,
     now: datetime.datetime,
+    renew_fraction: float | None = None,
+    next_lifetime_days: int | None = None,
+    crl_distribution_points: t.Sequence[str] | None = None,
 ) -> str | None:
-    """Why ``cert`` no longer fits the CSR, the issuer or the calendar (None: it still fits)."""
+    """Why ``cert`` no longer fits the CSR, the issuer or the calendar (None: it still fits).
+
+    ``renew_fraction`` switches on the lifetime rule (see _lifetime); ``crl_distribution_points``,
+    when given, must be the certificate's (an empty list: none).
+    """
     if not _crypto.same_public_key(cert.public_key(), csr.public_key()):
         return "the CSR's key differs from the certificate's (the private key was replaced)"
     if cert.subject != csr.subject:
@@ -316,7 +338,22 @@ def leaf_renew_reason(
         return "the certificate does not allow serverAuth"
     if _x509.is_ca(cert):
         return "the certificate is a CA certificate, not a server certificate"
-    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now)
+    if crl_distribution_points is not None and _crl.distribution_points(cert) != list(crl_distribution_points):
+        return (f"the CRL distribution points changed ({', '.join(_crl.distribution_points(cert)) or 'none'} -> "
+                f"{', '.join(crl_distribution_points) or 'none'})")
+    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now, renew_fraction=renew_fraction,
+                          next_lifetime_days=next_lifetime_days)
+
+
+def new_certificate_due(cert: x509.Certificate, *, renew_before_days: int, now: datetime.datetime,
+                        renew_fraction: float | None = None, valid_days: int | None = None) -> str | None:
+    """Why a certificate issued just now is already due for renewal (its issuer expires first, so every run would
+    issue again); None when it is not. With ``renew_fraction`` by the lifetime rule, else by the days alone."""
+    if renew_fraction is None:
+        remaining = _crypto.days_remaining(cert, now=now)
+        return f"{remaining} days remain, fewer than renew_before_days={renew_before_days}" if remaining < renew_before_days else None
+    return _expiry_reason(cert, renew_before_days=renew_before_days, now=now, renew_fraction=renew_fraction,
+                          next_lifetime_days=valid_days)
 
 
 def ca_renew_reason(
@@ -420,6 +457,14 @@ class _IssuingBackend:
     def issue(self) -> x509.Certificate:
         raise NotImplementedError
 
+    def renewal(self, cert: x509.Certificate) -> dict[str, t.Any] | None:
+        """The renewal rule's facts about ``cert`` for the result (None: this module does not report them)."""
+        return None
+
+    def due_at_once(self, cert: x509.Certificate) -> str | None:
+        """Why a certificate issued just now would already be due (None: it would not)."""
+        return new_certificate_due(cert, renew_before_days=self.params["renew_before_days"], now=self.now)
+
     # -- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, t.Any]:
         params = self.params
@@ -451,11 +496,12 @@ class _IssuingBackend:
         if reason is not None:
             cert = self.issue()
             remaining = _crypto.days_remaining(cert, now=self.now)
-            if remaining < params["renew_before_days"]:
+            due = self.due_at_once(cert)
+            if due:
                 raise CertificateError(
                     f"the new certificate would be valid for only {remaining} days (its issuer expires on "
-                    f"{_x509.iso8601(_crypto.not_valid_after(cert))}), fewer than renew_before_days={params['renew_before_days']}, "
-                    "so every run would issue again; renew the CA first"
+                    f"{_x509.iso8601(_crypto.not_valid_after(cert))}), so it would be due for renewal at once ({due}) "
+                    "and every run would issue again; renew the CA first"
                 )
             if not self.module.check_mode:
                 backup_file = _fileio.atomic_write(
@@ -473,6 +519,9 @@ class _IssuingBackend:
             "renew_reason": reason,
         }
         result.update(_x509.certificate_facts(cert, now=self.now))
+        renewal = self.renewal(cert)
+        if renewal is not None:
+            result["renewal"] = renewal
         if backup_file:
             result["backup_file"] = backup_file
         if reason is not None:
@@ -496,6 +545,11 @@ class LeafCertificateBackend(_IssuingBackend):
 
     def prepare(self) -> None:
         params = self.params
+        if params.get("renew_fraction") is not None:
+            try:
+                _lifetime.check_rule(renew_before_days=params["renew_before_days"], renew_fraction=params["renew_fraction"])
+            except _lifetime.LifetimeError as exc:
+                raise CertificateError(str(exc)) from None
         if params.get("csr_content"):
             csr_source = "CSR (csr_content)"
             self.csr = load_csr(params["csr_content"].encode("utf-8"), source=csr_source)
@@ -506,6 +560,7 @@ class LeafCertificateBackend(_IssuingBackend):
         if params["privatekey_path"]:
             key = self.load_key(params["privatekey_path"], params["privatekey_passphrase"], what="private key")
         check_csr(self.csr, csr_source=csr_source, private_key=key, key_source=params["privatekey_path"] or "")
+        self.crl_distribution_points = self._distribution_points()
         if params["provider"] == "selfsigned":
             self.signing_key = key
             self.issuer_cert = None
@@ -521,15 +576,40 @@ class LeafCertificateBackend(_IssuingBackend):
         self.issuer_source = ca_path
         check_ca(self.issuer_cert, self.signing_key, ca_source=ca_path, key_source=params["ca_privatekey_path"], now=self.now)
 
+    def _distribution_points(self) -> list[str]:
+        urls = list(self.params.get("crl_distribution_points") or [])
+        if urls and self.params["provider"] != "ownca":
+            raise CertificateError("crl_distribution_points needs provider=ownca: only a CA publishes a CRL "
+                                   "(a self-signed certificate is withdrawn by replacing it)")
+        try:
+            return [_crl.check_distribution_point(url, option="crl_distribution_points") for url in urls]
+        except _crl.CRLError as exc:
+            raise CertificateError(str(exc)) from None
+
     def renew_reason(self, existing: x509.Certificate) -> str | None:
         return leaf_renew_reason(
             existing, csr=self.csr, issuer_cert=self.issuer_cert, issuer_source=self.issuer_source,
             renew_before_days=self.params["renew_before_days"], now=self.now,
+            renew_fraction=self.params.get("renew_fraction"), next_lifetime_days=self.params["valid_days"],
+            crl_distribution_points=self.crl_distribution_points,
         )
+
+    def renewal(self, cert: x509.Certificate) -> dict[str, t.Any] | None:
+        if self.params.get("renew_fraction") is None:
+            return None
+        return _lifetime.decide(
+            _crypto.not_valid_before(cert), _crypto.not_valid_after(cert), now=self.now,
+            renew_before_days=self.params["renew_before_days"], renew_fraction=self.params["renew_fraction"],
+            next_lifetime=datetime.timedelta(days=self.params["valid_days"])).facts()
+
+    def due_at_once(self, cert: x509.Certificate) -> str | None:
+        return new_certificate_due(cert, renew_before_days=self.params["renew_before_days"], now=self.now,
+                                   renew_fraction=self.params.get("renew_fraction"), valid_days=self.params["valid_days"])
 
     def issue(self) -> x509.Certificate:
         return issue_leaf(self.csr, signing_key=self.signing_key, issuer_cert=self.issuer_cert,
-                          valid_days=self.params["valid_days"], now=self.now)
+                          valid_days=self.params["valid_days"], now=self.now,
+                          crl_distribution_points=self.crl_distribution_points)
 
 
 def issue_batch(module) -> dict[str, t.Any]:
@@ -543,7 +623,7 @@ def issue_batch(module) -> dict[str, t.Any]:
     seen: set[str] = set()
     for group in params["batch"]:
         settings = {key: params[key] if group.get(key) is None else group[key]
-                    for key in ("valid_days", "renew_before_days", "force")}
+                    for key in ("valid_days", "renew_before_days", "renew_fraction", "force")}
         for path, csr_pem in sorted((group["certificates"] or {}).items()):
             if path in seen:
                 return {"changed": False, "failed": True, "certificates": {},

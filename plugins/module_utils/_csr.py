@@ -16,7 +16,7 @@ import ipaddress
 import re
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _fileio, _x509
+from ansible_collections.postmaster.tls.plugins.module_utils import _crl, _crypto, _fileio, _x509
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography import x509
@@ -516,8 +516,7 @@ def ensure_csr(module: AnsibleModule, request: CsrRequest) -> dict[str, t.Any]:
     if dir_warning:
         module.warn(dir_warning)
     if request.ocsp_must_staple:
-        module.warn("ocsp_must_staple=true: Postfix and Dovecot do not staple OCSP responses, so clients that enforce "
-                    "must-staple will refuse a certificate with this extension on those services")
+        raise CsrOptionError(f"ocsp_must_staple=true {_crl.MUST_STAPLE_REFUSAL}. Nothing was written")
     try:
         data = None if dir_warning else _fileio.read_bytes(path)
     except _fileio.FileIOError as exc:

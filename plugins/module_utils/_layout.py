@@ -6,6 +6,7 @@
 Layout under a base directory (default ``/etc/postmaster-tls``)::
 
     <base>/ca.pem                              trust anchor installed with the certificates (local CA)
+    <base>/crl.pem                             the local CA's CRL installed with them (certificate_crl)
     <base>/<name>/<key type>/privkey.pem       the served key (rsa, ecdsa)
     <base>/<name>/<key type>/privkey.next.pem  the next key during a rollover (prepare .. switch)
     <base>/<name>/<key type>/request.csr       the certificate signing request
@@ -79,6 +80,11 @@ def ca_cert_path(base_dir: str = BASE_DIR) -> str:
     return os.path.join(base_dir, "ca.pem")
 
 
+def crl_path(base_dir: str = BASE_DIR) -> str:
+    """The local CA's CRL on a mail host, installed beside its certificate; the checks find it here."""
+    return os.path.join(base_dir, "crl.pem")
+
+
 @dataclass(frozen=True)
 class KeyPaths:
     """Every path of one certificate name and key type."""
@@ -148,5 +154,5 @@ def live_certificates(base_dir: str = BASE_DIR) -> list[str]:
 
 __all__ = [
     "BASE_DIR", "RELOAD_FLAG_DIR", "KEY_TYPES", "LIVE_FILES", "SERVICES", "LayoutError", "KeyPaths",
-    "check_name", "check_key_type", "check_service", "reload_flag", "ca_cert_path", "key_paths", "discover", "live_certificates",
+    "check_name", "check_key_type", "check_service", "reload_flag", "ca_cert_path", "crl_path", "key_paths", "discover", "live_certificates",
 ]

@@ -245,6 +245,10 @@ class EndpointReport:
     protocol_details: dict[str, str] = field(default_factory=dict)
     accepted_protocols: list[str] = field(default_factory=list)
     legacy_protocols_accepted: list[str] = field(default_factory=list)
+    # Filled by the caller's ``inspect`` hook (mail_tls_verify: revocation, CT, renewal; see _lifecycle).
+    revocation: dict[str, t.Any] = field(default_factory=dict)
+    certificate_transparency: dict[str, t.Any] = field(default_factory=dict)
+    renewal: dict[str, t.Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ok: bool = False
@@ -930,11 +934,19 @@ def summary_line(report: EndpointReport) -> str:
 # ------------------------------------------------------------------------------------------------
 # Everything, concurrently
 # ------------------------------------------------------------------------------------------------
+Inspect = t.Callable[[EndpointReport, bytes, t.List[bytes], t.List[bytes]], None]
+
+
 def verify(
-    endpoints: list[Endpoint], settings: Settings, expectations: Expectations, *, contexts: Contexts | None = None
+    endpoints: list[Endpoint], settings: Settings, expectations: Expectations, *, contexts: Contexts | None = None,
+    inspect: Inspect | None = None,
 ) -> list[EndpointReport]:
     """Check every endpoint concurrently: the main connections first, each submitting its own
-    version probes when it is done, so a dead or silent port never holds up the others' probes."""
+    version probes when it is done, so a dead or silent port never holds up the others' probes.
+
+    ``inspect(report, leaf_der, served_chain_der, verified_chain_der)`` runs once per endpoint that
+    served a certificate, after the standard verdicts, in this thread (one endpoint after another):
+    it may fill in report fields and add failures and notes."""
     contexts = contexts or Contexts(settings)
     versions = TLS_VERSIONS if settings.probe_protocols else ()
     workers = max(1, min(settings.workers, len(endpoints) * (1 + len(versions))))
@@ -944,7 +956,7 @@ def verify(
         staged = {ep: job.result() for ep, job in jobs.items()}
         return [
             _report(ep, outcome, {v: (p.result() if isinstance(p, concurrent.futures.Future) else p)
-                                  for v, p in probes.items()}, expectations)
+                                  for v, p in probes.items()}, expectations, inspect)
             for ep, (outcome, probes) in staged.items()
         ]
 
@@ -968,7 +980,8 @@ def _endpoint_job(
 
 
 def _report(
-    endpoint: Endpoint, outcome: _MainOutcome, verdicts: dict[str, tuple[str, str]], expectations: Expectations
+    endpoint: Endpoint, outcome: _MainOutcome, verdicts: dict[str, tuple[str, str]], expectations: Expectations,
+    inspect: Inspect | None = None,
 ) -> EndpointReport:
     report = EndpointReport(endpoint=endpoint.label, host=endpoint.host, port=endpoint.port,
                             protocol=endpoint.protocol, server_name=endpoint.server_name, submission=endpoint.submission)
@@ -990,6 +1003,8 @@ def _report(
         report.accepted_protocols = [v for v in TLS_VERSIONS if report.protocols.get(v) == "accepted"]
         report.legacy_protocols_accepted = [v for v in report.accepted_protocols if v in _x509.LEGACY_TLS_VERSIONS]
     _judge(report, expectations)
+    if inspect is not None and session is not None and session.leaf_der:
+        inspect(report, session.leaf_der, list(session.chain_der or []), list(session.verified_der or []))
     report.ok = not report.failures
     return report
 

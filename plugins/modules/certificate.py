@@ -17,10 +17,14 @@ description:
     certificate - C(basicConstraints CA:FALSE) (critical), keyUsage C(digitalSignature) (plus
     C(keyEncipherment) for RSA keys, critical), extended key usage C(serverAuth), subject and
     authority key identifiers, and a random 159-bit serial number.
-  - Unlike community.crypto's own-CA and self-signed providers, this module renews by date - once
-    fewer than O(renew_before_days) days remain, the next run issues a new certificate. It also
-    issues again when the CSR's key, subject or names changed, when the certificate was not issued
-    by the given CA (the CA changed), or when O(force=true).
+  - Unlike community.crypto's own-CA and self-signed providers, this module renews by the certificate's
+    lifetime - once less than O(renew_fraction) of its lifetime (one third) or fewer than O(renew_before_days)
+    days remain, whichever comes first, the next run issues a new certificate. O(renew_before_days) counts at
+    most half of O(valid_days), so a certificate issued now is never due at once, whether it lives 6, 47, 90
+    or 398 days. It also issues again when the CSR's key, subject or names changed, when the certificate was
+    not issued by the given CA (the CA changed), when O(crl_distribution_points) changed, or when O(force=true).
+  - A CSR that asks for OCSP must-staple is refused - Postfix and Dovecot cannot staple OCSP responses, so
+    clients that honour the extension would refuse the server.
   - A certificate from a local CA never outlives the CA certificate; when that would leave fewer
     than O(renew_before_days) days, the module fails and asks for the CA to be renewed first.
 author:
@@ -89,6 +93,9 @@ options:
       renew_before_days:
         description: O(renew_before_days) for this group; the module's O(renew_before_days) when not set.
         type: int
+      renew_fraction:
+        description: O(renew_fraction) for this group; the module's O(renew_fraction) when not set.
+        type: float
       force:
         description: O(force) for this group; the module's O(force) when not set.
         type: bool
@@ -132,11 +139,33 @@ options:
     default: 365
   renew_before_days:
     description:
-      - Issue a new certificate once fewer than this many days remain.
+      - Issue a new certificate once fewer than this many days remain (or less than O(renew_fraction) of its
+        lifetime, whichever comes first).
+      - Counted as at most half of O(valid_days), so a new certificate is never due at once.
       - Must be smaller than O(valid_days).
     type: int
     default: 30
+  renew_fraction:
+    description:
+      - Issue a new certificate once less than this fraction of the certificate's lifetime (notBefore to notAfter)
+        remains, or fewer than O(renew_before_days) days, whichever comes first. Above 0, at most 0.5.
+      - With the defaults a 90-day certificate is renewed 30 days before it expires, a 47-day one at half its
+        life (O(renew_before_days) counts as 23.5 days), a 6-day one after 3 days and a 398-day one about 133 days
+        before it expires.
+    type: float
+    default: 0.3333333333333333
+  crl_distribution_points:
+    description:
+      - URLs (C(http://)) where the local CA's CRL is published, written into every certificate issued from now on
+        as its CRL distribution points, so clients and M(postmaster.tls.mail_tls_verify) can find the CRL.
+        M(postmaster.tls.local_ca_crl) keeps that CRL (its O(postmaster.tls.local_ca_crl#module:der_path) is the file to publish).
+      - With O(provider=ownca) only. Changing the list issues new certificates.
+    type: list
+    elements: str
+    default: []
 seealso:
+  - module: postmaster.tls.local_ca_crl
+    description: Revoke certificates of the local CA and keep its CRL.
   - module: postmaster.tls.local_ca
     description: Create the local CA that O(provider=ownca) signs with.
   - module: postmaster.tls.certificate_install
@@ -210,6 +239,15 @@ path:
   returned: always, except with O(batch)
   type: str
   sample: /etc/postmaster-tls/mail/rsa/issued.pem
+renewal:
+  description:
+    - When the certificate falls due by the renewal rule - C(due), C(reason), C(renew_at) (ISO 8601),
+      C(threshold_days), C(lifetime_days), C(remaining_days) and C(decided_by)
+      (V(renew_before_days), V(renew_fraction), V(expired) or V(not_due)).
+  returned: success without O(batch), except in check mode when an input does not exist yet
+  type: dict
+  sample: {due: false, reason: null, renew_at: '2027-01-30T10:00:00Z', threshold_days: 30.0, lifetime_days: 90.0,
+           remaining_days: 89.99, decided_by: not_due}
 renewed:
   description:
     - V(true) when an existing certificate was replaced (or, in check mode, would be).
@@ -345,7 +383,7 @@ certificates:
       msg: "CSR (csr_content) is not a certificate signing request (...); create it with postmaster.tls.csr"
 """
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _lifetime, _validate
 
 
 def argument_spec() -> dict:
@@ -358,6 +396,7 @@ def argument_spec() -> dict:
             "certificates": {"type": "dict", "required": True},
             "valid_days": {"type": "int"},
             "renew_before_days": {"type": "int"},
+            "renew_fraction": {"type": "float"},
             "force": {"type": "bool"},
         }},
         provider={"type": "str", "required": True, "choices": ["selfsigned", "ownca"]},
@@ -366,6 +405,8 @@ def argument_spec() -> dict:
         ca_cert_path={"type": "path"},
         ca_privatekey_path={"type": "path"},
         ca_privatekey_passphrase={"type": "str", "no_log": True},
+        renew_fraction={"type": "float", "default": _lifetime.DEFAULT_FRACTION},
+        crl_distribution_points={"type": "list", "elements": "str", "default": []},
     )
     return spec
 

@@ -17,9 +17,16 @@ description:
     their results.
   - With O(provider=ownca) the local CA lives on the controller in O(ca_dir) and signs in the action's own process - the CA
     key never leaves the controller and no module is started for it. The CA is created when missing (O(ca_create)), its
-    certificate renewed a year before it expires, and a host's certificate re-issued when fewer than
-    O(renew_before_days) days remain, when its CSR, key or CA changed, or with O(force=true). Several hosts sign at the
-    same time safely (a lock in O(ca_dir)).
+    certificate renewed a year before it expires, and a host's certificate re-issued by the collection's lifetime rule -
+    once less than O(renew_fraction) of its lifetime or fewer than O(renew_before_days) days remain, whichever comes
+    first (the days counted as at most half of O(valid_days), so a new certificate is never due at once) - when its CSR,
+    key, CA or CRL distribution point (O(crl_url)) changed, or with O(force=true). Several hosts sign at the same time
+    safely (a lock in O(ca_dir)).
+  - With O(crl=true) the local CA also keeps its CRL in O(ca_dir) (C(crl.pem), and C(crl.der) to publish at O(crl_url)),
+    signed on the first run and re-signed by the same lifetime rule before its C(nextUpdate) (O(crl_valid_days) apart);
+    M(postmaster.tls.local_ca_crl) adds revocations to that same file (the C(revoke) playbook). A copy goes to
+    O(crl_dest) on each mail host, where M(postmaster.tls.mail_tls_verify) finds it; the mail services do not serve it,
+    so a new CRL needs no reload.
   - With O(provider=selfsigned) M(postmaster.tls.certificate) issues on the host; with O(provider=external) the certificate
     and chain come from O(external), and until a key type has one its CSR is shown as a warning to send to the CA. With
     O(provider=acme) the C(postmaster.tls.acme) role has done the work and the action only publishes its outcome
@@ -28,9 +35,9 @@ description:
     pending-reload flags raised before a served file changes are C(/run/postmaster-tls/<service>.reload) for each of
     O(reload_services).
   - Sets the facts C(certificate_live), C(certificate_keys), C(certificate_spki), C(certificate_chain_files),
-    C(certificate_files), C(certificate_changed), C(certificate_ca_path) and, with O(rollover=prepare),
-    C(certificate_next_spki) - the same values as RV(live), RV(key_paths), RV(spki), RV(chain_files), RV(files),
-    RV(served_changed), RV(ca_path) and RV(next_spki).
+    C(certificate_files), C(certificate_changed), C(certificate_ca_path), C(certificate_crl_path) and, with
+    O(rollover=prepare), C(certificate_next_spki) - the same values as RV(live), RV(key_paths), RV(spki), RV(chain_files),
+    RV(files), RV(served_changed), RV(ca_path), RV(crl_path) and RV(next_spki).
 author:
   - postmaster.tls contributors (@postmaster-tls)
 extends_documentation_fragment:
@@ -46,13 +53,14 @@ attributes:
   check_mode:
     support: full
     details:
-      - Every module runs in check mode and the local CA decides (and signs in memory) as in a real run; nothing is written
-        on the host or the controller. Before the first real run the CSRs do not exist yet, so the install predicts a change.
+      - Every module runs in check mode and the local CA decides (and signs certificates and its CRL in memory) as in a
+        real run; nothing is written on the host or the controller. Before the first real run the CSRs do not exist yet, so the install predicts a change.
   diff_mode:
     support: full
     details:
-      - The diffs of the modules it runs (key facts, CSR subjects, installed certificates) and of the certificates the local
-        CA issues (subject, names, issuer, expiry, fingerprint). Key material never appears.
+      - The diffs of the modules it runs (key facts, CSR subjects, installed certificates), of the certificates the local
+        CA issues (subject, names, issuer, expiry, fingerprint) and of its CRL (number, window, revoked serials), on the
+        controller and on the host. Key material never appears.
   idempotent:
     support: full
     details:
@@ -104,9 +112,18 @@ options:
     type: int
     default: 90
   renew_before_days:
-    description: Re-issue when fewer days than this remain.
+    description:
+      - Re-issue when fewer days than this remain, or less than O(renew_fraction) of the lifetime, whichever comes first.
+      - Counted as at most half of O(valid_days); must be smaller than O(valid_days).
     type: int
     default: 30
+  renew_fraction:
+    description:
+      - Re-issue once less than this fraction of the certificate's lifetime (notBefore to notAfter) remains (above 0, at
+        most 0.5). With the defaults a 90-day certificate renews 30 days before it expires, a 6- or 47-day one at half
+        its life, a 398-day one about 133 days before it expires.
+    type: float
+    default: 0.3333333333333333
   force:
     description: Issue new certificates now, whatever remains.
     type: bool
@@ -137,6 +154,25 @@ options:
   ca_cert_dest:
     description: Where the local CA certificate is installed on the mail host; C(<base_dir>/ca.pem) by default.
     type: path
+  crl:
+    description:
+      - With O(provider=ownca), keep the local CA's CRL in O(ca_dir) (C(crl.pem), C(crl.der)), re-signed before its
+        C(nextUpdate), and install a copy at O(crl_dest) on the mail host.
+    type: bool
+    default: false
+  crl_dest:
+    description: Where the CRL copy goes on the mail host; C(<base_dir>/crl.pem) by default (where the checks look).
+    type: path
+  crl_valid_days:
+    description: Days from a new CRL's C(thisUpdate) to its C(nextUpdate); run the role (the renew playbook) more often than that.
+    type: int
+    default: 7
+  crl_url:
+    description:
+      - An C(http://) URL where you publish C(crl.der); with O(provider=ownca) the local CA writes it into every certificate
+        it issues as its CRL distribution point, and a change issues them again. Empty - none.
+    type: str
+    default: ""
   external:
     description: For O(provider=external), per key type a dict with C(certificate) (PEM text of the leaf) and C(chain) (PEM text of the intermediates).
     type: dict
@@ -157,6 +193,8 @@ options:
     type: dict
     default: {}
 seealso:
+  - module: postmaster.tls.local_ca_crl
+    description: Revokes certificates of the local CA in the CRL this action keeps.
   - module: postmaster.tls.private_key
   - module: postmaster.tls.csr
   - module: postmaster.tls.certificate_install
@@ -175,6 +213,13 @@ EXAMPLES = r"""
 - name: Postfix serves what was installed
   postmaster.tls.postfix_tls:
     chain_files: "{{ certificate_chain_files }}"
+  become: true
+
+- name: Local CA certificates that name the CRL's URL, with the CRL kept and installed on the host
+  postmaster.tls.certificate_deploy:
+    names: [mail.example.org]
+    crl: true
+    crl_url: http://pki.example.org/mail-ca.crl
   become: true
 
 - name: Prepare a key rollover and show the TLSA records to publish first
@@ -266,6 +311,21 @@ ca_path:
   returned: success
   type: str
   sample: /etc/postmaster-tls/ca.pem
+crl_path:
+  description: With O(crl=true), the local CA's CRL on the mail host; empty otherwise and in check mode before the first CRL exists.
+  returned: success
+  type: str
+  sample: /etc/postmaster-tls/crl.pem
+crl:
+  description:
+    - With O(crl=true), the CRL the local CA keeps - C(path) and C(der_path) on the controller, C(resigned) (signed now, or
+      in check mode would be) with its C(reasons), C(issuer), C(crl_number), C(this_update), C(next_update), C(revoked)
+      (C(serial), C(reason), C(revocation_date)), C(dest) on the mail host and whether that copy C(installed) now.
+  returned: with O(crl=true)
+  type: dict
+  sample: {path: /home/ops/.postmaster-tls/ca/crl.pem, der_path: /home/ops/.postmaster-tls/ca/crl.der, resigned: false, reasons: [],
+           issuer: CN=postmaster.tls local CA, crl_number: 3, this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
+           revoked: [], dest: /etc/postmaster-tls/crl.pem, installed: false}
 next_spki:
   description: Per key type the DANE C(3 1 1) digest of the next key, to publish before switching.
   returned: with O(rollover=prepare)

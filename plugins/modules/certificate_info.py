@@ -7,13 +7,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: certificate_info
-short_description: Inspect certificate files (names, issuer, expiry, key, fingerprints, key match)
+short_description: Inspect certificate files (names, issuer, expiry, key, fingerprints, key match, renewal, revocation, CT)
 version_added: 0.1.0
 description:
   - Reads one or more certificate files and returns, for the first certificate of each (the leaf of a
     full chain), its subject, subjectAltNames, issuer, serial, validity, days remaining, key type and
     size, signature algorithm, SHA-256 fingerprint and C(spki_sha256) (the data of a DANE C(3 1 1)
     record), and whether it matches O(privatekey_path).
+  - Also where each certificate stands in its lifecycle - when it falls due for renewal by the collection's
+    lifetime rule (RV(certificates[].renewal)), whether it is revoked (RV(certificates[].revocation), from
+    O(crl_path) or its CRL distribution point), and its embedded SCTs (RV(certificates[].certificate_transparency))
+    judged against the browsers' CT policy when it is publicly trusted. A certificate of a local CA or a
+    self-signed one carries no SCTs, and that is reported as expected.
   - Never changes anything.
 author:
   - postmaster.tls contributors (@postmaster-tls)
@@ -21,6 +26,8 @@ extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
   - postmaster.tls.cryptography
+  - postmaster.tls.lifecycle
+  - postmaster.tls.lifecycle.RENEWAL
 attributes:
   platform:
     platforms: posix
@@ -43,7 +50,18 @@ options:
     description:
       - Passphrase of O(privatekey_path), when it is encrypted.
     type: str
+  chain_paths:
+    description:
+      - Certificate files to find each certificate's issuer in, besides the other certificates of its own file and
+        the system trust store - for example V(live/chain.pem) beside V(live/cert.pem), or the local CA certificate.
+      - The issuer is needed to verify a CRL's and an SCT's signature and to tell a publicly trusted certificate from
+        a local CA's.
+    type: list
+    elements: path
+    default: []
 seealso:
+  - module: postmaster.tls.local_ca_crl
+    description: Keep the CRL of a local CA (for O(crl_path)).
   - module: postmaster.tls.certificate_install
     description: Install a checked certificate.
 """
@@ -62,6 +80,21 @@ EXAMPLES = r"""
     msg: "{{ item.path }} expires in {{ item.days_remaining }} days"
   loop: "{{ info.certificates }}"
   when: item.days_remaining < 21
+
+- name: Renewal, revocation and CT of the installed certificate (the same rule the renew playbook uses)
+  postmaster.tls.certificate_info:
+    paths: /etc/postmaster-tls/mail/rsa/live/cert.pem
+    chain_paths: /etc/postmaster-tls/mail/rsa/live/chain.pem
+    crl_path: /etc/postmaster-tls/crl.pem
+    ct_log_list_path: /etc/postmaster-tls/ct/log_list.json
+    renew_before_days: 30
+  register: life
+
+- name: Say when it is due and whether it is revoked
+  ansible.builtin.debug:
+    msg: >-
+      renew at {{ life.certificates[0].renewal.renew_at }}; revocation {{ life.certificates[0].revocation.status }};
+      {{ life.certificates[0].certificate_transparency.count }} SCTs ({{ life.certificates[0].certificate_transparency.policy }})
 
 - name: Check that the certificate belongs to the key
   postmaster.tls.certificate_info:
@@ -171,17 +204,60 @@ certificates:
         - V(null) when no key was given (or, in check mode, it does not exist yet).
       type: bool
       sample: true
+    renewal:
+      description:
+        - The renewal rule's verdict (O(renew_before_days), O(renew_fraction), at O(renewal_now)) - C(due), C(reason),
+          C(renew_at), C(threshold_days), C(lifetime_days), C(remaining_days), C(decided_by).
+      type: dict
+      returned: when the file exists
+      sample: {due: false, reason: null, renew_at: '2027-01-30T10:00:00Z', threshold_days: 30.0, lifetime_days: 90.0,
+               remaining_days: 84.5, decided_by: not_due}
+    revocation:
+      description:
+        - C(status) - V(good), V(revoked), V(unknown) (a CRL was looked for but could not be used; C(errors) say why),
+          V(not_checked) (no CRL for its issuer and O(crl_fetch) off or no distribution point) or V(not_applicable)
+          (self-signed). With C(source) (the CRL file or URL used), C(serial), C(reason) and C(revocation_date) when
+          revoked, C(crl_number), C(crl_next_update), C(distribution_points), C(errors) and C(fetch_seconds).
+      type: dict
+      returned: when the file exists
+      sample: {status: revoked, source: /etc/postmaster-tls/crl.pem, serial: "4f:2a:91", reason: keyCompromise,
+               revocation_date: '2027-03-01T10:00:00Z', crl_number: 4, crl_next_update: '2027-03-08T10:00:00Z',
+               distribution_points: ['http://crl.example.org/mail-ca.crl'], errors: [], fetch_seconds: null}
+    certificate_transparency:
+      description:
+        - C(count) and C(scts) (each with C(log_id), C(log), C(operator), C(timestamp) and C(signature) - V(valid),
+          V(invalid), V(unknown_log), V(no_issuer) or V(not_checked) without a log list); C(scope) (V(public),
+          V(private), V(self-signed), V(unknown)); C(required), the SCTs Chrome and Apple ask for at this lifetime;
+          C(policy) (V(compliant), V(insufficient), or V(not_applicable) for a private or self-signed certificate, with
+          a C(note)); C(findings); C(log_list_checked).
+      type: dict
+      returned: when the file exists
+      sample: {count: 0, scts: [], scope: private, required: null, policy: not_applicable, findings: [],
+               log_list_checked: false, note: "no SCTs expected: the certificate is from a private CA, which logs nothing"}
+crls:
+  description:
+    - What each O(crl_path) file says - C(path), C(issuer), C(crl_number), C(this_update), C(next_update) and C(revoked)
+      (every revoked certificate's C(serial), C(reason) and C(revocation_date)); empty without O(crl_path).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/postmaster-tls/crl.pem, issuer: CN=postmaster.tls local CA, crl_number: 4,
+            this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
+            revoked: [{serial: "4f:2a:91", reason: keyCompromise, revocation_date: '2027-03-01T10:00:00Z'}]}]
 """
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _lifecycle, _validate
 
 
 def argument_spec() -> dict:
-    return {
+    spec = {
         "paths": {"type": "list", "elements": "path", "required": True, "aliases": ["path"]},
         "privatekey_path": {"type": "path"},
         "privatekey_passphrase": {"type": "str", "no_log": True},
+        "chain_paths": {"type": "list", "elements": "path", "default": []},
     }
+    spec.update(_lifecycle.argument_spec(renewal=True))
+    return spec
 
 
 # The universal rule (no control characters in any value) is all these options need beyond their types.
@@ -198,11 +274,12 @@ def main() -> None:
             privatekey_passphrase=module.params["privatekey_passphrase"],
             tolerate_missing=module.check_mode,
         )
-    except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError) as exc:
+        crls, notes = _lifecycle.annotate(certificates, module.params, tolerate_missing=module.check_mode)
+    except (_certificate.CertificateError, _crypto.PEMError, _fileio.FileIOError, _lifecycle.LifecycleError) as exc:
         module.fail_json(msg=str(exc))
-    for warning in warnings:
+    for warning in warnings + notes:
         module.warn(warning)
-    module.exit_json(changed=False, certificates=certificates)
+    module.exit_json(changed=False, certificates=certificates, crls=crls)
 
 
 if __name__ == "__main__":

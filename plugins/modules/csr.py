@@ -146,9 +146,11 @@ options:
     default: [serverAuth]
   ocsp_must_staple:
     description:
-      - Ask for the TLS Feature extension with C(status_request) (OCSP must-staple, RFC 7633).
-      - Neither Postfix nor Dovecot staples OCSP responses. A client that enforces must-staple refuses a certificate
-        with this extension on those services, so the module warns when this is set.
+      - V(true) is refused - the TLS Feature extension with C(status_request) (OCSP must-staple, RFC 7633) makes
+        clients demand a stapled OCSP response, and neither Postfix nor Dovecot staples OCSP responses, so every client
+        that honours the extension would refuse the mail server. The option stays so that a playbook that sets it gets
+        that message instead of an unknown-option error.
+      - An existing CSR with the extension is made again without it.
     type: bool
     default: false
   digest:

@@ -19,6 +19,11 @@ description:
     order), the leaf's SHA-256 fingerprint and C(spki_sha256) (the data of a DANE C(3 1 1) TLSA record),
     its expiry, whether the chain verifies against the trust anchors, whether the certificate covers the
     server name, and which of TLS 1.0, 1.1, 1.2 and 1.3 the server accepts.
+  - The served leaf's revocation status, from O(crl_path) or (with O(crl_fetch)) its CRL distribution point, and its
+    embedded SCTs, with their signatures checked against O(ct_log_list_path). A revoked certificate is a failure; a
+    revocation status that could not be determined (an unreachable distribution point) is a note. A publicly trusted
+    leaf with fewer SCTs than Chrome and Apple ask for is a note, or a failure with O(ct_enforce=true); a local CA's
+    certificate has none and that is expected.
   - Caller expectations (O(expected_fingerprint), O(expected_certificate_path), O(min_days_remaining),
     O(min_protocol), O(required_names)) turn into a per-endpoint list of failures, and so does a served leaf below
     the collection's key floors (RSA 2048 bits, EC P-256), the same floors every other module of the collection
@@ -52,6 +57,7 @@ seealso:
 extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
+  - postmaster.tls.lifecycle
 attributes:
   platform:
     support: full
@@ -127,7 +133,11 @@ options:
         found by the module itself, so a scheduled run sees a service that kept the old certificate after a renewal.
         Combined with O(expected_fingerprint) and O(expected_certificate_path) (any of them counts).
       - Without O(ca_path), the local CA certificate installed with them (C(<base_dir>/ca.pem)), when there is one, is
-        the trust anchor for the chain check.
+        the trust anchor for the chain check. Without O(crl_path), the local CA's CRL installed with them
+        (C(<base_dir>/crl.pem), the certificate role's C(certificate_crl)), when there is one, is the CRL the served and
+        the installed certificates are checked against.
+      - RV(installed_certificates) then also says, per installed certificate, its revocation status, its SCTs and (with
+        O(renew_before_days)) the renewal rule's verdict - what the audit playbook reports.
       - When nothing is installed there, served and installed are not compared (RV(endpoints[].matches_expected) is
         V(null)) and a warning says so.
     type: bool
@@ -213,6 +223,30 @@ options:
       - Name for SMTP C(EHLO) - a domain name or an address literal such as C([192.0.2.1]) or C([IPv6:2001:db8::1]).
         Default is the local address as an address literal, such as C([127.0.0.2]).
     type: str
+  renew_before_days:
+    description:
+      - Also judge the served leaf by the collection's renewal rule (the one M(postmaster.tls.certificate) renews by) -
+        a leaf with fewer than this many days left (counted as at most half its lifetime) or less than
+        O(renew_fraction) of its lifetime is a failure, reported in RV(endpoints[].renewal). Unlike
+        O(min_days_remaining) this suits any lifetime (a 6-day certificate is judged by its own length).
+      - Not set - no renewal verdict.
+    type: int
+  renew_fraction:
+    description:
+      - The lifetime fraction of the renewal rule (above 0, at most 0.5), with O(renew_before_days).
+    type: float
+    default: 0.3333333333333333
+  renewal_now:
+    description:
+      - Judge renewal as if it were this time (V(+14d), V(20270101000000Z), ISO 8601), with O(renew_before_days).
+    type: str
+  ct_enforce:
+    description:
+      - Count certificate transparency findings (fewer SCTs than the browser policy asks for a publicly trusted leaf,
+        an SCT that does not verify, an SCT of an unknown log) as failures. Mail clients do not enforce CT, so by
+        default they are notes.
+    type: bool
+    default: false
   snakeoil_path:
     description:
       - The distribution's stock self-signed certificate on the host running the module. An endpoint serving it is
@@ -256,6 +290,16 @@ EXAMPLES = r"""
 - name: Show the one-line summary per endpoint
   ansible.builtin.debug:
     msg: "{{ before.summary }}"
+
+- name: Fail when a port serves a revoked certificate (the local CA's CRL, or fetched from the certificate's CDP)
+  postmaster.tls.mail_tls_verify:
+    all_ports: true
+    server_name: mail.example.org
+    ca_path: /etc/postmaster-tls/ca.pem
+    crl_path:
+      - /etc/postmaster-tls/crl.pem
+    crl_fetch: true
+    crl_timeout: 3
 
 - name: Compare the served key with the DANE record about to be published
   ansible.builtin.assert:
@@ -556,17 +600,65 @@ endpoints:
       elements: str
       returned: always
       sample: []
+    revocation:
+      description:
+        - The served leaf's revocation status - C(status) (V(good), V(revoked), V(unknown), V(not_checked),
+          V(not_applicable) for a self-signed leaf), C(source) (the CRL file or URL), C(serial), C(reason) and
+          C(revocation_date) when revoked, C(crl_number), C(crl_next_update), C(distribution_points), C(errors) (why it
+          is unknown, for example an unreachable distribution point) and C(fetch_seconds). Empty when no certificate
+          was served.
+      type: dict
+      returned: always
+      sample: {status: revoked, source: 'http://crl.example.org/mail-ca.crl', serial: "4f:2a:91", reason: keyCompromise,
+               revocation_date: '2027-03-01T10:00:00Z', crl_number: 4, crl_next_update: '2027-03-08T10:00:00Z',
+               distribution_points: ['http://crl.example.org/mail-ca.crl'], errors: [], fetch_seconds: 0.02}
+    renewal:
+      description:
+        - With O(renew_before_days), the renewal rule's verdict on the served leaf (C(due), C(reason), C(renew_at),
+          C(threshold_days), C(lifetime_days), C(remaining_days), C(decided_by)); empty otherwise.
+      type: dict
+      returned: always
+      sample: {due: false, reason: null, renew_at: '2027-01-30T10:00:00Z', threshold_days: 30.0, lifetime_days: 90.0,
+               remaining_days: 84.5, decided_by: not_due}
+    certificate_transparency:
+      description:
+        - The served leaf's embedded SCTs - C(count), C(scts) (C(log_id), C(log), C(operator), C(timestamp),
+          C(signature)), C(scope) (V(public), V(private), V(self-signed), V(unknown)), C(required), C(policy)
+          (V(compliant), V(insufficient), V(not_applicable)), C(findings), C(log_list_checked) and a C(note). Empty
+          when no certificate was served.
+      type: dict
+      returned: always
+      sample: {count: 2, scts: [{log_id: "7s3QZNXbGs7FXLedtM0TojKHRny87N7DUUhZRnEftZs=", log: "Example Log 2027h1",
+               operator: Example, timestamp: '2027-03-01T09:55:01.123Z', signature: valid}], scope: public, required: 2,
+               policy: compliant, findings: [], log_list_checked: true}
 msg:
   description: How many endpoints meet every expectation and, for those that do not, what fails.
   returned: always
   type: str
   sample: "1 of 7 endpoints failed verification: 127.0.0.1:25/smtp: served certificate 3F:..:9A is not the expected one (...)"
 installed_certificates:
-  description: The installed certificates O(expect_installed) found (each with its SHA-256 fingerprint), in layout order.
+  description:
+    - The installed certificates O(expect_installed) found, in layout order, each with its SHA-256 fingerprint and the same
+      C(revocation), C(certificate_transparency) and (with O(renew_before_days)) C(renewal) facts as
+      RV(endpoints[].revocation), RV(endpoints[].certificate_transparency) and RV(endpoints[].renewal) - the issuer is
+      looked for in its C(live/chain.pem) and the trust anchor file.
   returned: with O(expect_installed=true)
   type: list
   elements: dict
-  sample: [{"path": /etc/postmaster-tls/mail.example.org/rsa/live/cert.pem, "fingerprint_sha256": "3F:...:9A"}]
+  sample: [{"path": /etc/postmaster-tls/mail.example.org/rsa/live/cert.pem, "fingerprint_sha256": "3F:...:9A",
+            revocation: {status: good, source: /etc/postmaster-tls/crl.pem, serial: "4f:2a:91"},
+            certificate_transparency: {count: 0, scope: private, policy: not_applicable}}]
+crls:
+  description:
+    - What each CRL file the checks used says (given in O(crl_path), or found by O(expect_installed)) - C(path),
+      C(issuer), C(crl_number), C(this_update), C(next_update) and C(revoked) (every revoked certificate's C(serial),
+      C(reason) and C(revocation_date)); empty without one.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/postmaster-tls/crl.pem, issuer: CN=postmaster.tls local CA, crl_number: 4,
+            this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
+            revoked: [{serial: "4f:2a:91", reason: keyCompromise, revocation_date: '2027-03-01T10:00:00Z'}]}]
 failed_endpoints:
   description: The endpoints with failures, each with C(endpoint), C(host), C(port), C(protocol) and its C(failures).
   returned: always
@@ -604,7 +696,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _probe, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _lifecycle, _probe, _validate
 
 
 def argument_spec() -> dict:
@@ -642,6 +734,8 @@ def argument_spec() -> dict:
         source_address=dict(type="str"),
         ehlo_name=dict(type="str"),
         snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
+        ct_enforce=dict(type="bool", default=False),
+        **_lifecycle.argument_spec(renewal=True, renew_before_days=None),
     )
 
 
@@ -676,13 +770,18 @@ def run(module: AnsibleModule) -> dict:
     paths = list(params["expected_certificate_path"])
     installed: list[str] = []
     if params["expect_installed"]:
-        installed = _layout.live_certificates(params["base_dir"])
+        found = _layout.discover(params["base_dir"])
+        installed = [paths.live("cert") for paths in found]
         if not installed:
             module.warn(f"expect_installed: no certificate is installed under {params['base_dir']} (<name>/<key type>/live/cert.pem); "
                         "served and installed are not compared")
         anchor = _layout.ca_cert_path(params["base_dir"])
         if params["ca_path"] is None and os.path.isfile(anchor):
             params["ca_path"] = anchor
+        # The local CA's CRL, installed with its certificate by the certificate role (certificate_crl).
+        crl = _layout.crl_path(params["base_dir"])
+        if not params["crl_path"] and os.path.isfile(crl):
+            params["crl_path"] = [crl]
         paths += [path for path in installed if path not in paths]
     by_path, notes = _probe.load_expected_fingerprints(paths, check_mode=module.check_mode)
     from_files, file_sources = _probe.expected_from_files(by_path)
@@ -707,11 +806,25 @@ def run(module: AnsibleModule) -> dict:
         ca_path=params["ca_path"], probe_protocols=params["probe_protocols"], workers=params["workers"],
     )
     contexts = _probe.Contexts(settings)
+    lifecycle = _lifecycle.Lifecycle(params, tolerate_missing=module.check_mode)
+    for note in lifecycle.notes:
+        module.warn(note)
     started = time.monotonic()
-    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts)
+    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts,
+                            inspect=_lifecycle.probe_hook(lifecycle, ct_enforce=params["ct_enforce"]))
+    # A CRL of a CA that issued none of the served certificates: the CRL or the served certificates are
+    # wrong. Every endpoint that served one says so, and keeps the rest of its report (a snake-oil
+    # certificate, say, is still named as such).
+    unused = lifecycle.unused_crls()
+    for report in reports:
+        if unused and report.facts.get("fingerprint_sha256"):
+            report.failures.append(unused)
+            report.ok = False
     extra = {}
     if params["expect_installed"]:
-        extra["installed_certificates"] = [{"path": path, "fingerprint_sha256": by_path[path]} for path in installed if path in by_path]
+        judged = _lifecycle.installed_facts(lifecycle, [(p.live("cert"), p.live("chain")) for p in found], anchor=params["ca_path"])
+        extra["installed_certificates"] = [dict({"path": path, "fingerprint_sha256": by_path[path]}, **judged.get(path, {}))
+                                           for path in installed if path in by_path]
     return dict(
         extra,
         changed=False,
@@ -720,6 +833,7 @@ def run(module: AnsibleModule) -> dict:
                            "failures": r.failures} for r in reports if r.failures],
         summary=[_probe.summary_line(report) for report in reports],
         trust_anchors=contexts.trust_anchors,
+        crls=lifecycle.crl_facts(),
         client=_probe.client_facts(),
         elapsed=round(time.monotonic() - started, 3),
     )
@@ -730,7 +844,7 @@ def main() -> None:
     _crypto.require_cryptography(module)
     try:
         result = run(module)
-    except _probe.ProbeError as exc:
+    except (_probe.ProbeError, _lifecycle.LifecycleError) as exc:
         module.fail_json(msg=str(exc))
     failed = result["failed_endpoints"]
     if failed:

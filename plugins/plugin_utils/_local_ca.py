@@ -15,6 +15,9 @@ Layout of the CA directory (on the controller)::
     <ca_dir>/ca.key                         the CA's private key (0600; RSA 3072)
     <ca_dir>/ca.pem                         the CA certificate (self-signed, 10 years, renewed 1 year ahead)
     <ca_dir>/issued/<host>-<name>-<type>.pem every certificate it issued, kept to decide renewals
+    <ca_dir>/crl.pem                        its CRL (with certificate_crl): every revocation so far, re-signed
+                                            before nextUpdate here, revocations added by postmaster.tls.local_ca_crl
+    <ca_dir>/crl.der                        the same CRL in DER, the file to publish at the CRL distribution point
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 import tempfile
 import typing as t
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _fileio, _keys
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _crypto, _fileio, _keys, _lifetime, _revocation
 
 if _crypto.HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives import serialization
@@ -34,6 +37,8 @@ if _crypto.HAS_CRYPTOGRAPHY:
 CA_KEY = "ca.key"
 CA_CERT = "ca.pem"
 ISSUED_DIR = "issued"
+CRL_PEM = "crl.pem"
+CRL_DER = "crl.der"
 LOCK = ".lock"
 CA_KEY_SPEC = ("rsa", 3072)
 CA_VALID_DAYS = 3650
@@ -54,6 +59,25 @@ class Signed:
     changed: bool
     reason: str | None
     diff: dict[str, str] | None = None
+
+
+@dataclasses.dataclass
+class KeptCRL:
+    """The CA's CRL after a run: its PEM (None when check mode predicts the first one) and what happened."""
+
+    path: str
+    der_path: str
+    pem: str | None
+    resigned: bool
+    reasons: list[str]
+    facts: dict[str, t.Any]
+    summary: str = ""
+    diff: dict[str, str] | None = None
+    warning: str | None = None
+
+    def result(self) -> dict[str, t.Any]:
+        """The action's ``crl`` return value: public facts only."""
+        return {"path": self.path, "der_path": self.der_path, "resigned": self.resigned, "reasons": self.reasons, **self.facts}
 
 
 def _write(path: str, data: bytes, *, mode: int) -> None:
@@ -116,6 +140,7 @@ class LocalCA:
         # What opening the CA changed (or would, in check mode), for the task's result and diff.
         self.changes: list[str] = []
         self.diffs: list[dict[str, str]] = []
+        self._lock_depth = 0
 
     @property
     def cert_path(self) -> str:
@@ -128,9 +153,15 @@ class LocalCA:
     # -- the CA itself -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> t.Iterator[None]:
-        """Only one worker at a time creates or renews the CA; the others wait, then find it made."""
-        if self.check_mode and not os.path.isdir(self.directory):
-            yield
+        """Only one worker at a time creates or renews the CA (or re-signs its CRL); the others wait, then find it
+        made. Re-entrant: the CRL step reads the CA key under the lock it already holds (a second flock on a new
+        descriptor would wait for itself)."""
+        if self._lock_depth or (self.check_mode and not os.path.isdir(self.directory)):
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
             return
         try:
             fd = os.open(os.path.join(self.directory, LOCK), os.O_RDWR | os.O_CREAT, 0o600)
@@ -138,8 +169,10 @@ class LocalCA:
             raise LocalCAError(f"cannot open the lock file in {self.directory} on the controller: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_depth += 1
             yield
         finally:
+            self._lock_depth = 0
             os.close(fd)
 
     def _directories(self) -> None:
@@ -262,15 +295,19 @@ class LocalCA:
         return self.cert is not None
 
     # -- certificates for the hosts -------------------------------------------------------------------
-    def sign(self, *, host: str, name: str, key_type: str, csr_pem: str,
-             valid_days: int, renew_before_days: int, force: bool) -> Signed:
-        """The certificate for one CSR: the one issued before while it still fits, else a new one."""
+    def sign(self, *, host: str, name: str, key_type: str, csr_pem: str, valid_days: int, renew_before_days: int, force: bool,
+             renew_fraction: float = _lifetime.DEFAULT_FRACTION, crl_distribution_points: t.Sequence[str] = ()) -> Signed:
+        """The certificate for one CSR: the one issued before while it still fits, else a new one.
+
+        Renewal follows the collection's lifetime rule (``renew_fraction`` or ``renew_before_days``, whichever
+        comes first); a certificate naming other CRL distribution points than asked is issued again."""
         path = os.path.join(self.directory, ISSUED_DIR, issued_name(host, name, key_type))
         try:
             _certificate.check_renewal_window(valid_days=valid_days, renew_before_days=renew_before_days)
+            _lifetime.check_rule(renew_before_days=renew_before_days, renew_fraction=renew_fraction)
             csr = _certificate.load_csr(csr_pem.encode("utf-8"), source=f"the CSR of {host} ({key_type})")
             _certificate.check_csr(csr, csr_source=f"the CSR of {host} ({key_type})")
-        except (_certificate.CertificateError, _crypto.PEMError) as exc:
+        except (_certificate.CertificateError, _crypto.PEMError, _lifetime.LifetimeError) as exc:
             raise LocalCAError(str(exc)) from None
         data = _read(path)
         existing = None
@@ -287,20 +324,80 @@ class LocalCA:
             reason = "the local CA is made in this run"
         else:
             reason = _certificate.leaf_renew_reason(existing, csr=csr, issuer_cert=self.cert, issuer_source=self.cert_path,
-                                                    renew_before_days=renew_before_days, now=self.now)
+                                                    renew_before_days=renew_before_days, now=self.now,
+                                                    renew_fraction=renew_fraction, next_lifetime_days=valid_days,
+                                                    crl_distribution_points=list(crl_distribution_points))
         if reason is None:
             return Signed(path=path, pem=data.decode("ascii"), changed=False, reason=None)
         key = self._signing_key() if self.can_sign else None
         if key is None:
             return Signed(path=path, pem=None, changed=True, reason=reason)
-        cert = _certificate.issue_leaf(csr, signing_key=key, issuer_cert=self.cert, valid_days=valid_days, now=self.now)
-        remaining = _crypto.days_remaining(cert, now=self.now)
-        if remaining < renew_before_days:
-            raise LocalCAError(f"a new certificate for {host} ({key_type}) would be valid for only {remaining} days (the local CA "
-                               f"{self.cert_path} expires first), fewer than renew_before_days={renew_before_days}; renew the CA")
+        cert = _certificate.issue_leaf(csr, signing_key=key, issuer_cert=self.cert, valid_days=valid_days, now=self.now,
+                                       crl_distribution_points=list(crl_distribution_points))
+        due = _certificate.new_certificate_due(cert, renew_before_days=renew_before_days, now=self.now,
+                                               renew_fraction=renew_fraction, valid_days=valid_days)
+        if due:
+            raise LocalCAError(f"a new certificate for {host} ({key_type}) would be valid for only "
+                               f"{_crypto.days_remaining(cert, now=self.now)} days (the local CA {self.cert_path} expires first), "
+                               f"so it would be due for renewal at once ({due}); renew the CA")
         pem = cert.public_bytes(serialization.Encoding.PEM)
         if not self.check_mode:
             _write(path, pem, mode=0o644)
         diff = {"before_header": path, "after_header": path,
                 "before": _certificate.diff_summary(existing), "after": _certificate.diff_summary(cert)}
         return Signed(path=path, pem=pem.decode("ascii"), changed=True, reason=reason, diff=diff)
+
+    # -- the CRL ------------------------------------------------------------------------------------------
+    @property
+    def crl_path(self) -> str:
+        return os.path.join(self.directory, CRL_PEM)
+
+    @property
+    def crl_der_path(self) -> str:
+        return os.path.join(self.directory, CRL_DER)
+
+    def keep_crl(self, *, valid_days: int, renew_before_days: int = _revocation.DEFAULT_RENEW_BEFORE_DAYS,
+                 renew_fraction: float = _lifetime.DEFAULT_FRACTION) -> KeptCRL:
+        """The CA's CRL in ``crl.pem`` (and ``crl.der``): made when missing, re-signed by the lifetime rule before its
+        nextUpdate, revocations kept. The same decisions as postmaster.tls.local_ca_crl (module_utils._revocation), which
+        adds revocations to this file; the lock makes the hosts of a play re-sign it once, not once each."""
+        if valid_days < 1:
+            raise LocalCAError(f"certificate_crl_valid_days must be at least 1 (got {valid_days}): a CRL needs a nextUpdate")
+        try:
+            _lifetime.check_rule(renew_before_days=renew_before_days, renew_fraction=renew_fraction, what="the CRL's renewal")
+        except _lifetime.LifetimeError as exc:
+            raise LocalCAError(str(exc)) from None
+        now = self.now.replace(microsecond=0)
+        with self._locked():
+            data = _read(self.crl_path)
+            if not self.can_sign:  # check mode before the CA exists: the first CRL is predicted
+                return KeptCRL(path=self.crl_path, der_path=self.crl_der_path, pem=None, resigned=True,
+                               reasons=[f"no CRL at {self.crl_path} yet (the local CA is made in this run)"], facts={})
+            try:
+                existing = _revocation.load_existing(data, self.cert, path=self.crl_path, ca_path=self.cert_path)
+                decided = _revocation.plan(existing, {}, path=self.crl_path, now=now, valid_days=valid_days,
+                                           renew_before_days=renew_before_days, renew_fraction=renew_fraction, force=False)
+                crl = existing
+                if decided.reasons:
+                    key = self._signing_key()
+                    if key is None:  # check mode: the CA key would be made in this run
+                        return KeptCRL(path=self.crl_path, der_path=self.crl_der_path, pem=None, resigned=True,
+                                       reasons=decided.reasons, facts={})
+                    _revocation.check_ca(self.cert, key, ca_path=self.cert_path, key_path=self.key_path, now=now)
+                    crl, _renewal = _revocation.sign(decided, existing, ca_cert=self.cert, ca_key=key, now=now, valid_days=valid_days,
+                                                     renew_before_days=renew_before_days, renew_fraction=renew_fraction)
+            except (_revocation.RevocationError, _crl.CRLError) as exc:
+                raise LocalCAError(f"{exc} (on the controller)") from None
+            pem, der = _crl.crl_pem(crl), _crl.crl_der(crl)
+            if not self.check_mode:
+                if decided.reasons:
+                    _write(self.crl_path, pem, mode=0o644)
+                if decided.reasons or _read(self.crl_der_path) != der:
+                    _write(self.crl_der_path, der, mode=0o644)
+        diff = None
+        if decided.reasons:
+            diff = {"before_header": self.crl_path, "after_header": self.crl_path,
+                    "before": _revocation.diff_summary(existing, data is not None), "after": _revocation.diff_summary(crl, True)}
+        return KeptCRL(path=self.crl_path, der_path=self.crl_der_path, pem=pem.decode("ascii"), resigned=bool(decided.reasons),
+                       reasons=decided.reasons, facts=_crl.facts(crl), summary=_crl.summary(crl), diff=diff,
+                       warning=decided.expired_warning)

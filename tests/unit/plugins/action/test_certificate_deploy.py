@@ -10,6 +10,9 @@ real); the local CA is the real one, in a temporary directory.
 
 from __future__ import annotations
 
+import base64
+import datetime
+import subprocess
 import types
 
 import pytest
@@ -17,7 +20,7 @@ from ansible.errors import AnsibleActionFail
 from cryptography import x509
 
 from ansible_collections.postmaster.tls.plugins.action import certificate_deploy
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _crypto
 
 BASE = "/etc/postmaster-tls/mail.example.org"
 
@@ -32,6 +35,9 @@ class FakeHost:
         self.changed: set[str] = set()
         # Check mode on a new host: the CSR module cannot make a CSR for a key that does not exist yet.
         self.no_csr_content = False
+        # Files the copy action put on the host (path -> content).
+        self.files: dict[str, str] = {}
+        self.check_mode = False
 
     def __call__(self, module_name=None, module_args=None, task_vars=None, **_kw):
         args = {k: v for k, v in module_args.items() if not k.startswith("_ansible")}
@@ -47,6 +53,10 @@ class FakeHost:
                                   for i in args["batch"]}
             if self.no_csr_content:
                 result["requests"] = {path: {"path": path} for path in result["requests"]}
+        elif short == "slurp":
+            if args["src"] not in self.files:
+                return {"failed": True, "msg": f"file not found: {args['src']}"}
+            result["content"] = base64.b64encode(self.files[args["src"]].encode()).decode()
         elif short == "certificate_install":
             result["installs"] = {i["dest"]: {"changed_files": ["cert", "combined"] if "certificate_install" in self.changed else [],
                                               "spki_sha256": f"spki-{i['dest']}",
@@ -55,6 +65,16 @@ class FakeHost:
             if "certificate_install" in self.changed:
                 result["diff"] = [{"before": "old", "after": "new"}]
         return result
+
+    def copy_content(self, content, dest, task_vars):
+        """The copy action: changed when the content differs; writes nothing in check mode."""
+        self.calls.append(("copy_content", {"dest": dest}))
+        if self.fail == "copy_content":
+            return {"failed": True, "msg": "Destination directory /srv/none does not exist"}
+        changed = self.files.get(dest) != content
+        if changed and not self.check_mode:
+            self.files[dest] = content
+        return {"changed": changed}
 
     def names(self) -> list[str]:
         return [name.rsplit(".", 1)[-1] for name, _args in self.calls]
@@ -76,6 +96,8 @@ def run(host, tmp_path):
         connection = types.SimpleNamespace(_shell=types.SimpleNamespace(tmpdir=None))
         action = certificate_deploy.ActionModule(task, connection, None, None, None)
         action._execute_module = host
+        action._copy_content = host.copy_content
+        host.check_mode = check_mode
         action._execute_remote_stat = lambda path, all_vars, follow: (stat or {}).get(path, {"exists": False})
         action._remove_tmp_path = lambda path: None
         registered = {}
@@ -182,7 +204,8 @@ def test_selfsigned_issues_on_the_host_and_trusts_itself(run, host, tmp_path):
     assert host.names() == ["private_key", "csr", "certificate", "certificate_install"]
     issued = host.args("certificate")
     assert issued == {"path": f"{BASE}/rsa/issued.pem", "provider": "selfsigned", "csr_path": f"{BASE}/rsa/request.csr",
-                      "privatekey_path": f"{BASE}/rsa/privkey.pem", "valid_days": 60, "renew_before_days": 20, "force": True}
+                      "privatekey_path": f"{BASE}/rsa/privkey.pem", "valid_days": 60, "renew_before_days": 20,
+                      "renew_fraction": 1 / 3, "force": True}
     item = host.args("certificate_install")["batch"][0]
     assert item["certificate_path"] == item["trust_anchors_path"] == f"{BASE}/rsa/issued.pem"
 
@@ -236,6 +259,14 @@ def test_acme_publishes_what_the_acme_role_did_without_a_module_run(run, host, t
     ({"reload_services": ["../x"]}, "certificate_reload_services: '../x' is not a service name"),
     ({"external": {"dsa": {}}}, "certificate_external: dsa is not a key type"),
     ({"provider": "acme", "rollover": "prepare"}, "certificate_rollover works with the local CA"),
+    ({"provider": "selfsigned", "crl": True}, "certificate_crl: the CRL is the local CA's (certificate_provider=ownca)"),
+    ({"provider": "external", "crl_url": "http://crl.example.org/ca.crl"}, "certificate_crl_url: the CRL is the local CA's"),
+    ({"crl_url": "https://crl.example.org/ca.crl"}, "certificate_crl_url: 'https://crl.example.org/ca.crl' is not an http:// URL"),
+    ({"crl_url": "http://crl.example.org/a b.crl"}, "certificate_crl_url: 'http://crl.example.org/a b.crl' contains spaces"),
+    ({"renew_fraction": 0.75}, "certificate_renew_fraction, certificate_renew_before_days: renew_fraction must be above 0 and at "
+                               "most 0.5 (got 0.75)"),
+    ({"renew_before_days": -1}, "renew_before_days cannot be negative"),
+    ({"crl": True, "crl_valid_days": 0}, "certificate_crl_valid_days: 0 is below 1"),
 ])
 def test_bad_settings_fail_before_any_module_runs(run, host, tmp_path, args, message):
     with pytest.raises(AnsibleActionFail, match=None) as caught:
@@ -262,3 +293,101 @@ def test_the_invocation_is_in_the_result_when_asked_for(run, tmp_path, monkeypat
 def test_unknown_options_are_refused(run, tmp_path):
     with pytest.raises(AnsibleActionFail, match="Invalid options .*: bogus"):
         run(base_args(tmp_path, bogus=1))
+
+
+# --- revocation: the local CA's CRL, its distribution point, the lifetime rule --------------------------------
+def _openssl_crl_text(path) -> str:
+    return subprocess.run(["openssl", "crl", "-noout", "-text", "-in", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_crl_is_kept_on_the_controller_and_installed_on_the_host(run, host, tmp_path):
+    result = run(base_args(tmp_path, key_types=["rsa"], crl=True, crl_url="http://crl.example.org/mail-ca.crl"))
+    crl_file = tmp_path / "ca" / "crl.pem"
+    assert "Certificate Revocation List" in _openssl_crl_text(crl_file)  # an outside reader agrees it is a CRL
+    assert (tmp_path / "ca" / "crl.der").read_bytes() == _crl.crl_der(_crl.load_crl(crl_file.read_bytes(), source="crl"))
+    assert result["crl"]["resigned"] is True and result["crl"]["crl_number"] == 1 and result["crl"]["revoked"] == []
+    assert result["crl"]["reasons"] == [f"no CRL at {crl_file} yet"]
+    assert host.names() == ["private_key", "csr", "certificate_install", "copy_content"]
+    assert host.files["/etc/postmaster-tls/crl.pem"] == crl_file.read_text()
+    assert result["crl"]["dest"] == result["crl_path"] == result["_registered"]["certificate_crl_path"] == "/etc/postmaster-tls/crl.pem"
+    assert result["crl"]["installed"] is True
+    # The certificate the local CA issued names the CRL's URL as its distribution point.
+    leaf = x509.load_pem_x509_certificate(host.args("certificate_install")["batch"][0]["certificate_content"].encode())
+    assert _crl.distribution_points(leaf) == ["http://crl.example.org/mail-ca.crl"]
+
+    host.calls.clear()
+    again = run(base_args(tmp_path, key_types=["rsa"], crl=True, crl_url="http://crl.example.org/mail-ca.crl"))
+    assert again["changed"] is False and again["crl"]["resigned"] is False and again["crl"]["installed"] is False
+    assert again["crl"]["crl_number"] == 1
+
+    # Another URL: the certificate is issued again with it.
+    moved = run(base_args(tmp_path, key_types=["rsa"], crl=True, crl_url="http://crl2.example.org/mail-ca.crl"))
+    assert moved["signed"]["rsa"]["renewed"] is True and "CRL distribution points changed" in moved["signed"]["rsa"]["reason"]
+
+
+def test_a_crl_past_its_renewal_point_is_resigned_keeping_its_revocations(run, host, tmp_path, pki):
+    run(base_args(tmp_path, key_types=["rsa"], crl=True))
+    ca_dir = tmp_path / "ca"
+    ca_cert = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
+    ca_key = _crypto.load_private_key((ca_dir / "ca.key").read_bytes())
+    then = _crypto.utcnow() - datetime.timedelta(days=6)
+    old = _crl.build_crl(issuer_cert=ca_cert, issuer_key=ca_key, revoked=[(0x4F2A, then, "keyCompromise")], number=7,
+                         this_update=then, next_update=then + datetime.timedelta(days=7))
+    (ca_dir / "crl.pem").write_bytes(_crl.crl_pem(old))
+    result = run(base_args(tmp_path, key_types=["rsa"], crl=True, crl_dest="/srv/tls/crl.pem"), diff=True)
+    assert result["crl"]["resigned"] is True and result["crl"]["crl_number"] == 8
+    assert result["crl"]["reasons"][0].startswith("re-signed before its nextUpdate")
+    assert [entry["serial"] for entry in result["crl"]["revoked"]] == ["4f:2a"]
+    assert "4F2A" in _openssl_crl_text(ca_dir / "crl.pem") and "Key Compromise" in _openssl_crl_text(ca_dir / "crl.pem")
+    assert host.files["/srv/tls/crl.pem"] == (ca_dir / "crl.pem").read_text()
+    # Diff mode: the controller's CRL and the host's copy as a few readable lines, never the PEM text.
+    controller = next(d for d in result["diff"] if d.get("before_header") == str(ca_dir / "crl.pem"))
+    assert "crl_number: 7" in controller["before"] and "crl_number: 8" in controller["after"]
+    on_host = next(d for d in result["diff"] if d.get("before_header") == "/srv/tls/crl.pem")
+    assert on_host["before"] == "(no CRL)\n" and "revoked: 4f:2a keyCompromise" in on_host["after"]
+    assert all("BEGIN X509 CRL" not in str(d) for d in result["diff"])
+
+
+def test_check_mode_with_the_crl_predicts_and_writes_nothing(run, host, tmp_path):
+    host.no_csr_content = True
+    first = run(base_args(tmp_path, key_types=["rsa"], crl=True), check_mode=True)
+    assert first["changed"] is True and first["crl"]["resigned"] is True and first["crl_path"] == ""
+    assert "copy_content" not in host.names() and not (tmp_path / "ca").exists()
+
+    host.no_csr_content = False
+    run(base_args(tmp_path, key_types=["rsa"]))  # the CA exists now, without a CRL
+    host.calls.clear()
+    predicted = run(base_args(tmp_path, key_types=["rsa"], crl=True), check_mode=True)
+    assert predicted["crl"]["resigned"] is True and predicted["crl"]["crl_number"] == 1  # signed in memory
+    assert not (tmp_path / "ca" / "crl.pem").exists() and host.files == {}
+    assert predicted["crl"]["installed"] is True and predicted["crl_path"] == "/etc/postmaster-tls/crl.pem"
+
+
+def test_a_crl_of_another_ca_in_the_ca_dir_fails_and_is_kept(run, host, tmp_path, pki):
+    run(base_args(tmp_path, key_types=["rsa"]))
+    # Same name as the local CA, another key: a CRL that must not replace the real one.
+    other_key = pki.key("other-crl-ca")
+    other = _certificate.issue_ca(other_key, subject=_certificate.ca_subject("postmaster.tls local CA"), valid_days=30,
+                                  path_length=0, now=_crypto.utcnow())
+    now = _crypto.utcnow()
+    foreign = _crl.crl_pem(_crl.build_crl(issuer_cert=other, issuer_key=other_key, revoked=[], number=3, this_update=now,
+                                          next_update=now + datetime.timedelta(days=7)))
+    (tmp_path / "ca" / "crl.pem").write_bytes(foreign)
+    host.calls.clear()
+    with pytest.raises(AnsibleActionFail, match="signature does not verify with the key of the CA certificate") as caught:
+        run(base_args(tmp_path, key_types=["rsa"], crl=True))
+    assert "never overwritten" in str(caught.value) and "(on the controller)" in str(caught.value)
+    assert (tmp_path / "ca" / "crl.pem").read_bytes() == foreign and "copy_content" not in host.names()
+
+
+def test_a_failing_crl_copy_fails_the_task_naming_the_step(run, host, tmp_path):
+    host.fail = "copy_content"
+    result = run(base_args(tmp_path, key_types=["rsa"], crl=True, crl_dest="/srv/none/crl.pem"))
+    assert result["failed"] is True
+    assert result["msg"] == "install the CRL at /srv/none/crl.pem: Destination directory /srv/none does not exist"
+
+
+def test_the_lifetime_rule_reaches_the_selfsigned_module(run, host, tmp_path):
+    # The local CA's side of the rule is tested in plugin_utils/test_local_ca.py (it needs certificates of an age).
+    run(base_args(tmp_path, key_types=["rsa"], provider="selfsigned", renew_fraction=0.5))
+    assert host.args("certificate")["renew_fraction"] == 0.5

@@ -135,13 +135,14 @@ def test_ed25519_key_with_passphrase(tmp_path, run):
     assert again["changed"] is False
 
 
-def test_must_staple_is_asked_for_and_warned_about(tmp_path, rsa_key_path, run):
+def test_must_staple_is_refused_for_a_mail_server(tmp_path, rsa_key_path, run):
     key_path, _key = rsa_key_path
-    result = run(args_for(tmp_path, key_path, ocsp_must_staple=True))
-    assert result["ocsp_must_staple"] is True
-    assert any("do not staple OCSP" in warning for warning in result["warnings"])
-    parsed = x509.load_pem_x509_csr(result["csr"].encode())
-    assert x509.TLSFeatureType.status_request in parsed.extensions.get_extension_for_class(x509.TLSFeature).value
+    for check_mode in (True, False):
+        result = run(args_for(tmp_path, key_path, ocsp_must_staple=True), check_mode=check_mode)
+        assert result["failed"] is True
+        assert "ocsp_must_staple=true asks for OCSP must-staple" in result["msg"]
+        assert "Postfix and Dovecot cannot staple OCSP responses" in result["msg"]
+        assert not (tmp_path / "request.csr").exists()
 
 
 def test_missing_key_fails_for_real_and_is_predicted_in_check_mode(tmp_path, run):

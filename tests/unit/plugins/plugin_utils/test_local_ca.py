@@ -10,12 +10,13 @@ import datetime
 import multiprocessing
 import os
 import stat
+import subprocess
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto
+from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _crypto
 from ansible_collections.postmaster.tls.plugins.plugin_utils import _local_ca
 
 
@@ -169,3 +170,102 @@ def test_hosts_opening_a_new_ca_at_once_make_one_ca(tmp_path):
     cert = x509.load_pem_x509_certificate((tmp_path / "ca" / "ca.pem").read_bytes())
     assert _crypto.same_public_key(cert.public_key(), key.public_key())
     assert _crypto.days_remaining(cert, now=datetime.datetime.now(datetime.timezone.utc)) > 3000
+
+
+# --- the lifetime rule and the CRL distribution point -------------------------------------------------------
+def test_short_lived_certificates_renew_at_half_life_not_on_every_run(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    born = open_ca(tmp_path)
+    born.now -= datetime.timedelta(days=2)
+    assert sign(born, pki, valid_days=6, renew_before_days=5).changed
+    # 2 of 6 days gone: by the days alone (5) it would be due; counted as at most half the lifetime (3) it is not.
+    assert not sign(open_ca(tmp_path), pki, valid_days=6, renew_before_days=5).changed
+    later = open_ca(tmp_path)
+    later.now += datetime.timedelta(days=1, hours=12)
+    due = sign(later, pki, valid_days=6, renew_before_days=5)
+    assert due.changed and "fewer than renew_before_days=5 (counted as 3 days" in due.reason
+    # The new one, issued at that moment, is not due at once.
+    again = open_ca(tmp_path)
+    again.now = later.now
+    assert not sign(again, pki, valid_days=6, renew_before_days=5).changed
+
+
+def test_the_fraction_renews_a_long_certificate_before_the_days_would(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    born = open_ca(tmp_path)
+    born.now -= datetime.timedelta(days=270)
+    sign(born, pki, valid_days=398, renew_before_days=30)
+    due = sign(open_ca(tmp_path), pki, valid_days=398, renew_before_days=30)  # 128 days left: under a third of 398
+    assert due.changed and "less than renew_fraction=0.3333" in due.reason
+    with pytest.raises(_local_ca.LocalCAError, match="renew_fraction must be above 0 and at most 0.5"):
+        sign(open_ca(tmp_path), pki, renew_fraction=0.6)
+
+
+def test_the_crl_distribution_point_is_written_and_a_change_reissues(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    url = "http://crl.example.org/mail-ca.crl"
+    first = sign(open_ca(tmp_path), pki, crl_distribution_points=[url])
+    assert _crl.distribution_points(x509.load_pem_x509_certificate(first.pem.encode())) == [url]
+    assert not sign(open_ca(tmp_path), pki, crl_distribution_points=[url]).changed
+    dropped = sign(open_ca(tmp_path), pki)
+    assert dropped.changed and dropped.reason == f"the CRL distribution points changed ({url} -> none)"
+
+
+# --- the CRL ---------------------------------------------------------------------------------------------------
+def _revoke_by_hand(directory, serial: int, *, age_days: float, number: int) -> None:
+    """A CRL as postmaster.tls.local_ca_crl leaves it after a revocation, made ``age_days`` ago."""
+    cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    key = _crypto.load_private_key((directory / "ca.key").read_bytes())
+    then = _crypto.utcnow() - datetime.timedelta(days=age_days)
+    crl = _crl.build_crl(issuer_cert=cert, issuer_key=key, revoked=[(serial, then, "keyCompromise")], number=number,
+                         this_update=then, next_update=then + datetime.timedelta(days=7))
+    (directory / "crl.pem").write_bytes(_crl.crl_pem(crl))
+
+
+def test_the_first_crl_is_made_then_kept_and_openssl_reads_it(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    kept = open_ca(tmp_path).keep_crl(valid_days=7)
+    assert kept.resigned and kept.facts["crl_number"] == 1 and kept.facts["revoked"] == []
+    for name in ("crl.pem", "crl.der"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o644
+    text = subprocess.run(["openssl", "crl", "-noout", "-text", "-in", str(tmp_path / "crl.der"), "-inform", "DER"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "Issuer: CN = postmaster.tls local CA" in text and "X509v3 CRL Number" in text
+    assert kept.pem == (tmp_path / "crl.pem").read_text() and kept.diff["before"] == "(no CRL)\n"
+    before = (tmp_path / "crl.pem").read_bytes()
+    again = open_ca(tmp_path).keep_crl(valid_days=7)
+    assert not again.resigned and again.diff is None and (tmp_path / "crl.pem").read_bytes() == before
+
+
+def test_a_crl_is_resigned_before_next_update_with_its_revocations(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    _revoke_by_hand(tmp_path, 0x4F2A, age_days=1, number=4)
+    assert not open_ca(tmp_path).keep_crl(valid_days=7).resigned  # 6 of 7 days left
+    _revoke_by_hand(tmp_path, 0x4F2A, age_days=5.5, number=4)
+    kept = open_ca(tmp_path).keep_crl(valid_days=7)
+    assert kept.resigned and kept.facts["crl_number"] == 5
+    assert [(e["serial"], e["reason"]) for e in kept.facts["revoked"]] == [("4f:2a", "keyCompromise")]
+    assert kept.reasons[0].startswith("re-signed before its nextUpdate")
+    _revoke_by_hand(tmp_path, 0x4F2A, age_days=8, number=5)
+    expired = open_ca(tmp_path).keep_crl(valid_days=7)
+    assert expired.resigned and "clients have refused it since then" in expired.warning
+
+
+def test_check_mode_keeps_the_crl_in_memory_only(tmp_path, pki):
+    ca = open_ca(tmp_path / "new", check_mode=True)
+    predicted = ca.keep_crl(valid_days=7)
+    assert predicted.resigned and predicted.pem is None and not (tmp_path / "new").exists()
+    write_ca(pki, tmp_path)
+    in_memory = open_ca(tmp_path, check_mode=True).keep_crl(valid_days=7)
+    assert in_memory.resigned and "BEGIN X509 CRL" in in_memory.pem
+    assert not (tmp_path / "crl.pem").exists() and not (tmp_path / "crl.der").exists()
+
+
+def test_a_file_that_is_not_a_crl_is_never_overwritten(tmp_path, pki):
+    write_ca(pki, tmp_path)
+    (tmp_path / "crl.pem").write_text("not a CRL\n")
+    with pytest.raises(_local_ca.LocalCAError, match="does not hold a readable CRL; refusing to overwrite it"):
+        open_ca(tmp_path).keep_crl(valid_days=7)
+    assert (tmp_path / "crl.pem").read_text() == "not a CRL\n" and not (tmp_path / "crl.der").exists()
+    with pytest.raises(_local_ca.LocalCAError, match="certificate_crl_valid_days must be at least 1"):
+        open_ca(tmp_path).keep_crl(valid_days=0)
