@@ -6,7 +6,7 @@
 #   ./dev.sh test              the whole suite: sanity, units, lint, Molecule on Debian 12 and 13
 #   ./dev.sh setup             only prepare the machine (packages, Docker, images, venv)
 #   ./dev.sh sanity|units|lint one stage of the suite
-#   ./dev.sh molecule [NAME..] Molecule scenarios (all when none is named)
+#   ./dev.sh molecule [NAME..] Molecule scenarios (all when none is named; MOLECULE_LANES=2 in parallel)
 #   ./dev.sh bench [NAME..]    benchmarks (not part of the suite); see bench/README.md
 #   ./dev.sh build             the collection tarball in build/
 set -euo pipefail
@@ -117,20 +117,73 @@ scenarios() {
   done
 }
 
+# Rough seconds per scenario on a 2-core machine, to balance the lanes (unknown scenarios: 300).
+scenario_weight() {
+  case $1 in
+    keys | badinput | dane) echo 420 ;;
+    certificates | revoke | discovery | ssh | grade) echo 300 ;;
+    acme | default | external | resilience) echo 250 ;;
+    dovecot | dual | postfix | renew | verify | testbed) echo 220 ;;
+    sasl) echo 140 ;;
+    *) echo 300 ;;
+  esac
+}
+
+# One scenario, its output to stdout; prints a [timing] line and returns its status.
+run_scenario() {
+  local s=$1 start=$SECONDS
+  log "molecule scenario $s (PM_PREFIX=${PM_PREFIX:-pm})"
+  if (cd "$ROOT" && molecule test -s "$s"); then
+    echo "[timing] molecule $s: $((SECONDS - start))s ok"
+  else
+    echo "[timing] molecule $s: $((SECONDS - start))s FAILED"
+    return 1
+  fi
+}
+
+# Scenarios in MOLECULE_LANES parallel lanes (default 2): most of a scenario's time is spent waiting
+# for containers, services and handshakes, so two lanes use a 2-core machine better than one. Each
+# lane names its containers and networks with its own PM_PREFIX (pm1-, pm2-, ...) and writes its
+# output to build/molecule-lane-N.log, printed when the lane ends. The longest scenarios start first.
 run_molecule() {
   sync_collection
-  local names=("$@") failed=() s start
+  local names=("$@") lanes=${MOLECULE_LANES:-2} failed=() s i pids=() order=()
   ((${#names[@]})) || mapfile -t names < <(scenarios)
-  for s in "${names[@]}"; do
-    start=$(date +%s)
-    log "molecule scenario $s"
-    if (cd "$ROOT" && molecule test -s "$s"); then
-      echo "[timing] molecule $s: $(($(date +%s) - start))s ok"
-    else
-      echo "[timing] molecule $s: $(($(date +%s) - start))s FAILED"
-      failed+=("$s")
-    fi
-  done
+  ((lanes < 1)) && lanes=1
+  ((lanes > ${#names[@]})) && lanes=${#names[@]}
+  rm -f "$BUILD"/molecule-lane-*.log
+  if ((lanes == 1)); then
+    for s in "${names[@]}"; do run_scenario "$s" || failed+=("$s"); done
+  else
+    # Longest first (the weights are rough minutes on an idle 2-core machine), dealt to the lane with
+    # the least work so far, so the lanes end at about the same time.
+    mapfile -t order < <(for s in "${names[@]}"; do echo "$(scenario_weight "$s") $s"; done | sort -rn | cut -d' ' -f2)
+    local -a load work
+    for ((i = 0; i < lanes; i++)); do load[i]=0; work[i]=""; done
+    for s in "${order[@]}"; do
+      local best=0
+      for ((i = 1; i < lanes; i++)); do ((load[i] < load[best])) && best=$i; done
+      load[best]=$((load[best] + $(scenario_weight "$s")))
+      work[best]+="$s "
+    done
+    for ((i = 0; i < lanes; i++)); do
+      (
+        export PM_PREFIX="${PM_PREFIX:-pm}$((i + 1))"
+        rc=0
+        for s in ${work[i]}; do run_scenario "$s" || rc=1; done
+        exit $rc
+      ) >"$BUILD/molecule-lane-$((i + 1)).log" 2>&1 &
+      pids[i]=$!
+      echo "[molecule] lane $((i + 1)) (PM_PREFIX=${PM_PREFIX:-pm}$((i + 1))): ${work[i]}"
+    done
+    for ((i = 0; i < lanes; i++)); do
+      wait "${pids[i]}" || true
+      log "molecule lane $((i + 1)) output"
+      cat "$BUILD/molecule-lane-$((i + 1)).log"
+    done
+    mapfile -t failed < <(grep -h '^\[timing\] molecule .* FAILED$' "$BUILD"/molecule-lane-*.log | awk '{print $3}' | tr -d ':')
+    grep -h '^\[timing\] molecule ' "$BUILD"/molecule-lane-*.log
+  fi
   if ((${#failed[@]})); then
     echo "Molecule scenarios failed: ${failed[*]}"
     return 1
