@@ -123,8 +123,9 @@ scenario_weight() {
     keys | badinput | dane) echo 420 ;;
     certificates | revoke | discovery | ssh | grade) echo 300 ;;
     acme | default | external | resilience) echo 250 ;;
-    dovecot | dual | postfix | renew | verify | testbed) echo 220 ;;
-    sasl) echo 140 ;;
+    dovecot | dual | postfix | renew) echo 220 ;;
+    sasl | verify) echo 130 ;;
+    testbed) echo 40 ;;
     *) echo 300 ;;
   esac
 }
