@@ -686,6 +686,23 @@ def _open_tls(
         (tls or sock).close()
 
 
+def open_for_tls(endpoint: Endpoint, settings: Settings) -> socket.socket:
+    """A connection brought to the start of the TLS handshake (STARTTLS done, or implicit TLS), for
+    callers that write their own ClientHello (the grader). Raises DialogueError, _Timeout or _Unreachable."""
+    deadline = _Deadline(settings.timeout)
+    sock, session = _connect(endpoint, settings, deadline)
+    try:
+        if endpoint.starttls:
+            _before_tls(endpoint, _Channel(sock, deadline), session, settings)
+            if not session.starttls_offered:
+                raise DialogueError("STARTTLS is not offered")
+        sock.settimeout(deadline.remaining())
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _classify_handshake_error(exc: Exception) -> tuple[str, str]:
     reason = getattr(exc, "reason", None) or ""
     text = str(exc)
