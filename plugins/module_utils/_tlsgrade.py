@@ -124,6 +124,8 @@ INFORMATIONAL: frozenset[str] = frozenset(("renegotiation_client", "cert_trust",
 # the server picks from this list are the ones graded; every other group it would accept is evidence.
 CLIENT_GROUPS: tuple[int, ...] = (29, 23, 30, 25, 24)
 LEGACY_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")
+# The TLS 1.2 suites without forward secrecy are enumerated in this many parallel slices.
+_REST_SLICES = 3
 
 
 def cipher_class(name: str) -> str:
@@ -423,7 +425,13 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
     jobs: dict[str, concurrent.futures.Future] = {}
     if below13:
         top = below13[-1]
-        jobs["suites12"] = pool.submit(_enumerate_suites, prober, top, _tlswire.TLS12_SUITES)
+        # Forward-secret suites first, in one chain (their order is the server's preference), the rest
+        # (static RSA, anonymous, legacy) in parallel slices: most servers accept few of those.
+        strong = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).forward_secret)
+        rest = tuple(c for c in _tlswire.TLS12_SUITES if c not in strong)
+        jobs["suites12"] = pool.submit(_enumerate_suites, prober, top, strong)
+        for index in range(_REST_SLICES):
+            jobs[f"rest{index}"] = pool.submit(_enumerate_suites, prober, top, rest[index::_REST_SLICES])
         ecdhe = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).key_exchange == "ECDHE")
         jobs["curves12"] = pool.submit(_enumerate_groups, prober, top, ecdhe, _tlswire.ELLIPTIC_GROUPS)
         if top == "TLSv1.2":
@@ -441,9 +449,13 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
     results = {name: job.result() for name, job in jobs.items()}
     if "suites12" in results:
         found, note = results["suites12"]
+        notes = [note]
+        for index in range(_REST_SLICES):
+            more, more_note = results[f"rest{index}"]
+            found = found + more
+            notes.append(more_note)
         evidence.suites[below13[-1]] = found
-        if note:
-            evidence.suite_notes.append(note)
+        evidence.suite_notes.extend(n for n in notes if n)
         evidence.curves_tls12 = results["curves12"]
         for item in found:
             if item.certificates:
@@ -791,10 +803,20 @@ def _grade_line(target: Target, evidence: _Evidence, subtests: dict[str, dict[st
 # Everything, concurrently
 # ================================================================================================
 def grade(targets: list[Target], *, tlsa_records: list[TLSARecord], timeout: float, budget: float,
-          workers: int) -> list[dict[str, t.Any]]:
-    """Grade every target at once: one orchestrating thread per target, connections from a shared pool."""
+          workers: int, facts: t.Callable[[], dict[str, dict[str, t.Any]]] | None = None) -> list[dict[str, t.Any]]:
+    """Grade every target at once: one orchestrating thread per target, connections from a shared pool.
+
+    ``facts`` (called once every probe is done, so the caller's own checks can run meanwhile) returns the
+    verifier's findings per target label; they override ``Target.facts``."""
     clock = _Budget(budget, timeout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets))) as outer:
         jobs = [outer.submit(_probe_target, target, clock, pool) for target in targets]
-        return [judge(target, job.result(), tlsa_records) for target, job in zip(targets, jobs)]
+        evidence = [job.result() for job in jobs]
+    known = facts() if facts is not None else {}
+    out = []
+    for target, found in zip(targets, evidence):
+        if target.label in known:
+            target = Target(target.label, target.port, target.server_name, target.open, known[target.label])
+        out.append(judge(target, found, tlsa_records))
+    return out
