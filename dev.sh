@@ -49,6 +49,29 @@ setup_venv() {
   export PY_COLORS=0
 }
 
+# The oracle venv for the grade scenario: sslyze (PyPI) next to the module's grading. A venv of its
+# own because sslyze pins an older cryptography than requirements-dev.txt. Made on demand, kept
+# while tests/oracle/requirements.txt is unchanged; its Python is probed like the main venv's, and
+# must have a nassl wheel (cp310-cp313 as of nassl 5.4.0).
+ORACLE_VENV=${POSTMASTER_ORACLE_VENV:-$ROOT/.venv-oracle}
+setup_oracle_venv() {
+  local want have py
+  want=$(sha256sum "$ROOT/tests/oracle/requirements.txt" | cut -c1-16)
+  have=$(cat "$ORACLE_VENV/.requirements" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -x "$ORACLE_VENV/bin/sslyze" ]; then
+    echo "[oracle] $ORACLE_VENV is current"
+  else
+    py=$(PYTHON_MAX_MINOR=13 bash "$ROOT/tests/testbed/find-python.sh")
+    echo "[oracle] creating $ORACLE_VENV with $py ($("$py" --version))"
+    rm -rf "$ORACLE_VENV"
+    "$py" -m venv "$ORACLE_VENV"
+    "$ORACLE_VENV/bin/python" -m pip install -q --upgrade pip
+    "$ORACLE_VENV/bin/python" -m pip install -q -r "$ROOT/tests/oracle/requirements.txt" 2>&1 | { grep -v "^WARNING: Location" || true; }
+    echo "$want" >"$ORACLE_VENV/.requirements"
+  fi
+  export POSTMASTER_ORACLE_PYTHON="$ORACLE_VENV/bin/python"
+}
+
 # The collection as Ansible sees it: the tracked (and new, not ignored) files copied under an
 # ansible_collections/postmaster/tls tree. ansible-test requires that layout.
 sync_collection() {
@@ -119,6 +142,10 @@ scenarios() {
 
 run_molecule() {
   sync_collection
+  # The grade scenario's sslyze oracle (a separate venv); only when that scenario runs.
+  if (($# == 0)) || [[ " $* " == *" grade "* ]]; then
+    setup_oracle_venv
+  fi
   local names=("$@") failed=() s start
   ((${#names[@]})) || mapfile -t names < <(scenarios)
   for s in "${names[@]}"; do
