@@ -1,0 +1,95 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""postmaster.tls.mail_tls_verify with grade=true through main(): the grades next to the usual report,
+grade_fail_on, and bad grading options. The grading itself: test_tlsgrade.py and the Molecule scenario
+``grade``."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+import pytest
+
+from ansible_collections.postmaster.tls.plugins.modules import mail_tls_verify
+
+
+@pytest.fixture
+def smtps(pki):
+    """(port, root_path) of an implicit-TLS SMTP server with an RSA 2048 leaf (phase out on internet.nl)."""
+    root, intermediate, leaf, leaf_key, _int_key = pki.chain(leaf_key=pki.key("leaf", "rsa", 2048),
+                                                             leaf_names=("mail.example.org",))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.write("fullchain.pem", [leaf, intermediate]), pki.write("privkey.pem", leaf_key))
+    context.set_ciphers("ECDHE+AESGCM")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+
+    def serve(conn):
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(5)
+                tls.sendall(b"220 mail.example.org ESMTP\r\n")
+                while True:
+                    line = tls.recv(1024)
+                    if not line or line.upper().startswith(b"QUIT"):
+                        return
+                    tls.sendall(b"250-mail.example.org\r\n250 AUTH PLAIN\r\n")
+        except (OSError, ValueError):
+            pass
+
+    def accept():
+        while True:
+            try:
+                conn, _peer = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], pki.write("root.pem", root)
+    listener.close()
+
+
+def test_grades_come_with_the_report(run_module, smtps):
+    port, root = smtps
+    args = {"endpoints": [{"port": port, "protocol": "smtps"}], "server_name": "mail.example.org", "ca_path": root,
+            "grade": True}
+    result = run_module(mail_tls_verify.main, args)
+    assert result.get("failed") is not True, result.get("msg")
+    [graded] = result["grades"]
+    assert graded["endpoint"] == f"127.0.0.1:{port}/smtps"
+    assert graded["verdict"] == "would pass"
+    assert graded["phase_out"] == ["cert_pubkey"] or "cert_pubkey" in graded["phase_out"]
+    assert graded["subtests"]["cert_trust"]["verdict"] == "good"  # the verifier's chain check, with ca_path
+    assert graded["subtests"]["cert_hostmatch"]["verdict"] == "good"
+    assert result["grade_summary"] == [graded["summary"]]
+    assert result["endpoints"][0]["ok"] is True
+
+    # phase out fails the task only when asked to.
+    failing = run_module(mail_tls_verify.main, dict(args, grade_fail_on=["phase out"]))
+    assert failing["failed"] is True
+    assert f"127.0.0.1:{port}/smtps: internet.nl grade would pass (phase out: " in failing["msg"]
+    assert failing["grades"][0]["verdict"] == "would pass"
+
+
+def test_without_grade_there_are_no_grades(run_module, smtps):
+    port, root = smtps
+    result = run_module(mail_tls_verify.main, {"endpoints": [{"port": port, "protocol": "smtps"}], "ca_path": root,
+                                               "server_name": "mail.example.org"})
+    assert "grades" not in result and "grade_summary" not in result
+
+
+@pytest.mark.parametrize("args,message", [
+    ({"grade": True, "grade_timeout": 0}, "grade_timeout must be a positive number of seconds"),
+    ({"grade": True, "tlsa_records": ["3 1"]}, "tlsa_records[1]: '3 1' is not 'usage selector matching-type hex'"),
+    ({"grade": True, "grade_fail_on": ["bad"]}, "value of grade_fail_on must be one or more of"),
+])
+def test_bad_grading_options_fail_before_connecting(run_module, args, message):
+    result = run_module(mail_tls_verify.main, dict(args, all_ports=True))
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert "grades" not in result
