@@ -26,7 +26,6 @@ import os
 import socket
 import struct
 import time
-import typing as t
 from dataclasses import dataclass, field
 
 try:

@@ -7,13 +7,31 @@ grade_fail_on, and bad grading options. The grading itself: test_tlsgrade.py and
 
 from __future__ import annotations
 
-import socket
+import socketserver
 import ssl
 import threading
 
 import pytest
 
 from ansible_collections.postmaster.tls.plugins.modules import mail_tls_verify
+
+
+class _SMTPS(socketserver.BaseRequestHandler):
+    """Implicit-TLS SMTP: greeting, EHLO answered with AUTH, anything else ends the session."""
+
+    context: ssl.SSLContext
+
+    def handle(self) -> None:
+        try:
+            with self.context.wrap_socket(self.request, server_side=True) as tls:
+                tls.settimeout(5)
+                tls.sendall(b"220 mail.example.org ESMTP\r\n")
+                line = tls.recv(1024)
+                while line and not line.upper().startswith(b"QUIT"):
+                    tls.sendall(b"250-mail.example.org\r\n250 AUTH PLAIN\r\n")
+                    line = tls.recv(1024)
+        except (OSError, ValueError):
+            pass
 
 
 @pytest.fixture
@@ -24,34 +42,13 @@ def smtps(pki):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.write("fullchain.pem", [leaf, intermediate]), pki.write("privkey.pem", leaf_key))
     context.set_ciphers("ECDHE+AESGCM")
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-
-    def serve(conn):
-        try:
-            with context.wrap_socket(conn, server_side=True) as tls:
-                tls.settimeout(5)
-                tls.sendall(b"220 mail.example.org ESMTP\r\n")
-                while True:
-                    line = tls.recv(1024)
-                    if not line or line.upper().startswith(b"QUIT"):
-                        return
-                    tls.sendall(b"250-mail.example.org\r\n250 AUTH PLAIN\r\n")
-        except (OSError, ValueError):
-            pass
-
-    def accept():
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1], pki.write("root.pem", root)
-    listener.close()
+    handler = type("Handler", (_SMTPS,), {"context": context})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], pki.write("root.pem", root)
+    server.shutdown()
+    server.server_close()
 
 
 def test_grades_come_with_the_report(run_module, smtps):
