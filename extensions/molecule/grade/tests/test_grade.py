@@ -158,8 +158,8 @@ def sslyze_verdicts(scan: dict, primes: dict[int, str]) -> dict[str, str]:
                                               else T.INSUFFICIENT)
     chain = scan["certificate_info"]["result"]["certificate_deployments"][0]["received_certificate_chain"]
     keys, hashes = [], []
-    for cert in chain:
-        if cert["subject"]["rfc4514_string"] == cert["issuer"]["rfc4514_string"]:
+    for index, cert in enumerate(chain):
+        if index and cert["subject"]["rfc4514_string"] == cert["issuer"]["rfc4514_string"]:
             continue  # a root sent along: internet.nl skips trust anchors
         public = cert["public_key"]
         if public["algorithm"] == "RSAPublicKey":
