@@ -317,8 +317,8 @@ def _enumerate_suites(prober: _Prober, version: str, candidates: tuple[int, ...]
     while remaining:
         probe = prober.hello(version, remaining, groups=CLIENT_GROUPS)
         if not probe.accepted:
-            if probe.error:
-                note = probe.error
+            if _uncertain(probe):
+                note = f"{version} suite enumeration stopped early: {probe.error}"
             break
         flight = probe.flight
         assert flight is not None
@@ -398,6 +398,11 @@ def _version_hello(prober: _Prober, version: str) -> _Probe:
                         compression=(_tlswire.COMPRESSION_DEFLATE, _tlswire.COMPRESSION_NULL))
 
 
+def _uncertain(probe: _Probe) -> bool:
+    """No answer in time, or no connection at all: the probe found nothing out."""
+    return bool(probe.error) and probe.error.startswith(("no answer in time", "no connection"))
+
+
 def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.ThreadPoolExecutor) -> None:
     futures = {v: pool.submit(_version_hello, prober, v) for v in _tlswire.VERSION_ORDER}
     probes = {v: f.result() for v, f in futures.items()}
@@ -412,7 +417,8 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
                 "extended_master_secret": _tlswire.EXT_EXTENDED_MASTER_SECRET in flight.extensions,
             }
         else:
-            evidence.versions[version] = "refused"
+            # A timeout or a failed connection says nothing about the version: "untested", not "refused".
+            evidence.versions[version] = "untested" if _uncertain(probe) else "refused"
             evidence.version_details[version] = (
                 probe.why if not probe.accepted else f"answered with {probe.flight.version if probe.flight else '?'}")
     errors = [p.error for p in probes.values() if p.error and p.error.startswith("no connection")]
@@ -420,6 +426,8 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
         evidence.reachable = False
         evidence.error = errors[0][len("no connection: "):]
         return
+    evidence.not_tested.extend(f"{v}: {evidence.version_details[v]}" for v, state in evidence.versions.items()
+                               if state == "untested")
     accepted = [v for v in _tlswire.VERSION_ORDER if evidence.versions.get(v) == "accepted"]
     below13 = [v for v in accepted if v != "TLSv1.3"]
     jobs: dict[str, concurrent.futures.Future] = {}
@@ -456,6 +464,7 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
             notes.append(more_note)
         evidence.suites[below13[-1]] = found
         evidence.suite_notes.extend(n for n in notes if n)
+        evidence.not_tested.extend(n for n in notes if n)
         evidence.curves_tls12 = results["curves12"]
         for item in found:
             if item.certificates:
@@ -465,6 +474,7 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
         evidence.suites["TLSv1.3"] = found
         if note:
             evidence.suite_notes.append(note)
+            evidence.not_tested.append(note)
         evidence.groups_tls13 = results["groups13"]
     if "chain13" in results and results["chain13"]:
         evidence.chains["TLSv1.3"] = results["chain13"]
@@ -635,6 +645,10 @@ def judge(target: Target, evidence: _Evidence, records: list[TLSARecord]) -> dic
     subtests: dict[str, dict[str, t.Any]] = {}
     accepted = [v for v in _tlswire.VERSION_ORDER if evidence.versions.get(v) == "accepted"]
     below13 = [v for v in accepted if v != "TLSv1.3"]
+    if evidence.reachable and not accepted and "untested" in evidence.versions.values():
+        subtests["starttls_exists"] = _subtest(NOT_TESTED, "no version probe got an answer: " + "; ".join(
+            f"{v} {evidence.version_details[v]}" for v, state in evidence.versions.items() if state == "untested"))
+        return _grade_line(target, evidence, subtests)
     if not evidence.reachable or not accepted:
         why = evidence.error or "no TLS version was accepted"
         subtests["starttls_exists"] = _subtest(INSUFFICIENT, why)
@@ -644,8 +658,8 @@ def judge(target: Target, evidence: _Evidence, records: list[TLSARecord]) -> dic
     classes = {v: PROTOCOL_CLASSES.get(v, INSUFFICIENT) for v in accepted}
     subtests["tls_version"] = _subtest(
         worst(classes.values()) or GOOD, ", ".join(f"{v} {c}" for v, c in classes.items()),
-        accepted=accepted, refused=[v for v in _tlswire.VERSION_ORDER if v not in accepted],
-        classes=classes)
+        accepted=accepted, refused=[v for v, state in evidence.versions.items() if state == "refused"],
+        untested=[v for v, state in evidence.versions.items() if state == "untested"], classes=classes)
     subtests["tls_version"]["detail"] = (f"insufficient: {', '.join(v for v, c in classes.items() if c == INSUFFICIENT)}"
                                          if subtests["tls_version"]["verdict"] == INSUFFICIENT
                                          else subtests["tls_version"]["detail"])
@@ -775,12 +789,16 @@ def _grade_line(target: Target, evidence: _Evidence, subtests: dict[str, dict[st
     phase_out = [n for n, s in ordered.items() if s["verdict"] == PHASE_OUT]
     failing = [n for n in insufficient if n not in INFORMATIONAL]
     verdict = "would fail" if failing else "would pass"
+    if not failing and ordered["starttls_exists"]["verdict"] == NOT_TESTED:
+        verdict = "not graded"  # nothing answered in time: no verdict either way
     reasons = [f"{n}: {ordered[n]['detail']}" for n in failing]
     warnings = [f"{n}: {ordered[n]['detail']}" for n in phase_out]
     info = [f"{n}: {ordered[n]['detail']}" for n in insufficient if n in INFORMATIONAL]
     line = f"{verdict.upper()} {target.label}"
     if failing:
         line += " -- " + "; ".join(reasons)
+    elif verdict == "not graded":
+        line += f" -- {ordered['starttls_exists']['detail']}"
     elif phase_out:
         line += " -- phase out: " + "; ".join(warnings)
     return {

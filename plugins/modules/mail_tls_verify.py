@@ -25,7 +25,7 @@ description:
   - Endpoints and protocol probes run concurrently; each connection has its own O(timeout), so one silent
     port does not delay the others.
   - With O(grade=true) every endpoint is also graded the way internet.nl's mail test grades port 25 of an MX
-    (NCSC-NL TLS guidelines): each internet.nl mail TLS subtest by its name with a verdict and the evidence, and one
+    (NCSC-NL TLS guidelines) - each internet.nl mail TLS subtest by its name with a verdict and the evidence, and one
     line per port, V(would pass) or V(would fail) and why (RV(grades)). The probes that need what Python's C(ssl)
     cannot offer (a chosen cipher, group or signature list, SSLv3, TLS 1.0 on a client that refuses it) send
     hand-built ClientHello messages and read the server's answer in the clear; no handshake is finished by hand.
@@ -194,7 +194,7 @@ options:
     default: false
   grade_fail_on:
     description:
-      - Verdicts that make a graded endpoint fail: a line is added to its RV(endpoints[].failures), so it is listed in
+      - Verdicts that make a graded endpoint fail. A line is added to its RV(endpoints[].failures), so it is listed in
         RV(failed_endpoints) and fails the task unless O(report_only=true). V(insufficient) is any subtest graded
         insufficient (informational ones included), V(phase out) any graded phase out.
       - Empty (the default) reports the grades without failing on them.
@@ -207,7 +207,7 @@ options:
       - TLSA records for the C(dane_valid) subtest, as C(usage selector matching-type hex) (every graded port, for
         example the digests of M(postmaster.tls.private_key)'s C(spki_sha256) as V(3 1 1 <hex>)) or zone-file lines
         C(_25._tcp.mx.example.org. IN TLSA 3 1 1 <hex>) (that port only), as the P(postmaster.tls.tlsa_records#filter)
-        filter writes them. None given: C(dane_valid) is V(not applicable).
+        filter writes them. With none, C(dane_valid) is V(not applicable).
     type: list
     elements: str
     default: []
@@ -522,7 +522,7 @@ endpoints:
       sample: []
 grades:
   description:
-    - With O(grade=true), one entry per endpoint (same order as RV(endpoints)): internet.nl's mail TLS subtests with
+    - With O(grade=true), one entry per endpoint (same order as RV(endpoints)) - internet.nl's mail TLS subtests with
       their verdicts and evidence, and the overall line. Verdicts are V(good), V(sufficient), V(phase out),
       V(insufficient), V(not applicable), or V(not tested) (this client could not find out; the reason is given).
     - The classification follows internet.nl's tables (NCSC-NL TLS guidelines v2.1), where RSA 2048 certificate keys
@@ -544,7 +544,8 @@ grades:
       sample: 25
     verdict:
       description:
-        - V(would pass) when no subtest that internet.nl counts is V(insufficient), else V(would fail).
+        - V(would pass) when no subtest that internet.nl counts is V(insufficient), else V(would fail); V(not graded) when
+          no probe got an answer in time (with O(grade_fail_on) set, that is a failure too).
         - C(renegotiation_client), C(cert_trust) and C(cert_hostmatch) are informational on internet.nl's mail test and
           do not change it.
       type: str
@@ -603,7 +604,8 @@ grades:
           C(extended_master_secret), C(zero_rtt), C(cert_trust), C(cert_pubkey), C(cert_signature), C(cert_hostmatch),
           C(dane_valid)) a dictionary with C(verdict), C(detail), C(counts) (whether internet.nl counts it) and the
           evidence.
-        - C(tls_version) has C(accepted), C(refused) (SSLv3 to TLS 1.3) and C(classes); C(tls_ciphers) has C(accepted),
+        - C(tls_version) has C(accepted), C(refused), C(untested) (SSLv3 to TLS 1.3; untested when the probe got no
+          answer in time) and C(classes); C(tls_ciphers) has C(accepted),
           per version the suites (C(code), IANA C(name), C(openssl) name, C(class), C(key_exchange) group), in the
           server's order for the forward-secret ones; C(tls_cipher_order) has C(server_enforces_order) and
           C(violation); C(fs_params) has C(negotiated) (the groups a current client gets, by name; a custom DH group
@@ -781,6 +783,8 @@ def _apply_grade_failures(reports: list[_probe.EndpointReport], grades: list[dic
             found.append(f"insufficient: {', '.join(graded['insufficient'])}")
         if "phase out" in fail_on and graded["phase_out"]:
             found.append(f"phase out: {', '.join(graded['phase_out'])}")
+        if fail_on and graded["verdict"] == "not graded":
+            found.append(graded["subtests"]["starttls_exists"]["detail"])
         if found:
             report.failures.append(f"internet.nl grade {graded['verdict']} ({'; '.join(found)})")
             report.ok = False

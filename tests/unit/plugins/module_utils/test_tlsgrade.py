@@ -313,3 +313,20 @@ def test_time_budget_bounds_the_grading(pki, serve):
     context, _leaf = server_context(pki)
     graded = grade_one(serve(context), budget=0.0001)
     assert any("time budget" in item for item in graded["not_tested"])
+
+
+def test_a_silent_port_is_not_graded_rather_than_failed():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # accepts connections (the kernel does) and never says a word
+    port = listener.getsockname()[1]
+    try:
+        target = _tlsgrade.Target(label=f"127.0.0.1:{port}/smtps", port=port, server_name=None,
+                                  open=lambda: socket.create_connection(("127.0.0.1", port), timeout=1))
+        graded = _tlsgrade.grade([target], tlsa_records=[], timeout=0.5, budget=10, workers=8)[0]
+    finally:
+        listener.close()
+    assert graded["verdict"] == "not graded"
+    assert graded["subtests"]["starttls_exists"]["verdict"] == "not tested"
+    assert "no answer in time" in graded["summary"]
+    assert any(item.startswith("TLSv1.2: no answer in time") for item in graded["not_tested"])
