@@ -321,7 +321,8 @@ def _enumerate_suites(prober: _Prober, version: str, candidates: tuple[int, ...]
                 note = f"{version} suite enumeration stopped early: {probe.error}"
             break
         flight = probe.flight
-        assert flight is not None
+        if flight is None:  # accepted implies a flight; this keeps type checkers and readers sure of it
+            break
         if flight.version != version or flight.suite not in remaining:
             note = f"the server answered a {version} offer with {flight.version} {_tlswire.suite(flight.suite or 0).name}"
             break
@@ -347,7 +348,8 @@ def _enumerate_groups(prober: _Prober, version: str, suites: tuple[int, ...], ca
         if not probe.accepted:
             break
         flight = probe.flight
-        assert flight is not None
+        if flight is None:  # accepted implies a flight; this keeps type checkers and readers sure of it
+            break
         if version == "TLSv1.3":
             chosen = flight.selected_group
         else:
