@@ -126,6 +126,11 @@ CLIENT_GROUPS: tuple[int, ...] = (29, 23, 30, 25, 24)
 LEGACY_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")
 # The TLS 1.2 suites without forward secrecy are enumerated in this many parallel slices.
 _REST_SLICES = 3
+# Connections open to one host at a time, all its ports together. Mail servers start a login process
+# per connection (Dovecot's login processes, Postfix's smtpd): a burst of handshakes would test their
+# process limits, not their TLS (seen: Dovecot starving its implicit-TLS ports while STARTTLS ones were
+# busy). sslyze opens 5 per server by default, internet.nl's mail scan 1.
+PER_HOST_CONNECTIONS = 4
 
 
 def cipher_class(name: str) -> str:
@@ -169,6 +174,7 @@ class Target:
     server_name: str | None
     open: Opener
     facts: dict[str, t.Any] = field(default_factory=dict)
+    host: str = ""  # targets on one host share its connection slots
 
 
 @dataclass(frozen=True)
@@ -253,11 +259,12 @@ class _Probe:
 class _Prober:
     """Sends hellos to one target and remembers what it saw."""
 
-    def __init__(self, target: Target, budget: _Budget) -> None:
+    def __init__(self, target: Target, budget: _Budget, slots: threading.BoundedSemaphore) -> None:
         self.target = target
         self.budget = budget
         self.connections = 0
         self.lock = threading.Lock()
+        self.slots = slots
 
     def hello(self, version: str, suites: t.Iterable[int], **options: t.Any) -> _Probe:
         if self.budget.spent():
@@ -266,6 +273,12 @@ class _Prober:
             self.connections += 1
         hello = _tlswire.Hello(version=version, suites=tuple(suites), server_name=_sni(self.target.server_name),
                                **options)
+        with self.slots:
+            if self.budget.spent():
+                raise _OutOfTime()
+            return self._exchange(hello)
+
+    def _exchange(self, hello: _tlswire.Hello) -> _Probe:
         try:
             sock = self.target.open()
         except Exception as exc:  # pylint: disable=broad-except  # the opener's own errors are findings
@@ -381,8 +394,9 @@ class _Evidence:
     connections: int = 0
 
 
-def _probe_target(target: Target, budget: _Budget, pool: concurrent.futures.ThreadPoolExecutor) -> _Evidence:
-    prober = _Prober(target, budget)
+def _probe_target(target: Target, budget: _Budget, pool: concurrent.futures.ThreadPoolExecutor,
+                  slots: threading.BoundedSemaphore) -> _Evidence:
+    prober = _Prober(target, budget, slots)
     evidence = _Evidence()
     try:
         _collect(prober, evidence, pool)
@@ -534,6 +548,11 @@ def _chain_over_ssl(prober: _Prober) -> list[bytes] | None:
     """The served chain through an ordinary TLS 1.3 handshake (TLS 1.3 encrypts the Certificate)."""
     if prober.budget.spent():
         raise _OutOfTime()
+    with prober.slots:
+        return _served_chain(prober)
+
+
+def _served_chain(prober: _Prober) -> list[bytes] | None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -831,12 +850,13 @@ def grade(targets: list[Target], *, tlsa_records: list[TLSARecord], timeout: flo
     clock = _Budget(budget, timeout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets))) as outer:
-        jobs = [outer.submit(_probe_target, target, clock, pool) for target in targets]
+        slots = {host: threading.BoundedSemaphore(PER_HOST_CONNECTIONS) for host in {t.host for t in targets}}
+        jobs = [outer.submit(_probe_target, target, clock, pool, slots[target.host]) for target in targets]
         evidence = [job.result() for job in jobs]
     known = facts() if facts is not None else {}
     out = []
     for target, found in zip(targets, evidence):
         if target.label in known:
-            target = Target(target.label, target.port, target.server_name, target.open, known[target.label])
+            target = Target(target.label, target.port, target.server_name, target.open, known[target.label], target.host)
         out.append(judge(target, found, tlsa_records))
     return out

@@ -29,6 +29,8 @@ description:
     line per port, V(would pass) or V(would fail) and why (RV(grades)). The probes that need what Python's C(ssl)
     cannot offer (a chosen cipher, group or signature list, SSLv3, TLS 1.0 on a client that refuses it) send
     hand-built ClientHello messages and read the server's answer in the clear; no handshake is finished by hand.
+  - Grading opens at most four connections to one host at a time, all its ports together (a mail server starts a
+    process per connection; a burst would test its process limits rather than its TLS).
   - Uses Python's C(ssl) module and C(cryptography) only; it does not run C(openssl).
   - It never changes anything, so it always returns C(changed=false) and runs unchanged in check mode.
 author: postmaster.tls contributors (@postmaster-tls)
@@ -768,7 +770,7 @@ def run(module: AnsibleModule) -> dict:
 
 def _grade_target(endpoint: _probe.Endpoint, settings: _probe.Settings) -> _tlsgrade.Target:
     return _tlsgrade.Target(label=endpoint.label, port=endpoint.port, server_name=endpoint.check_name,
-                            open=lambda: _probe.open_for_tls(endpoint, settings))
+                            open=lambda: _probe.open_for_tls(endpoint, settings), host=endpoint.host)
 
 
 def _grade_facts(report: _probe.EndpointReport) -> dict:
