@@ -5,11 +5,14 @@
 """A chain the graders must flag: root -> intermediate signed with SHA-1 -> RSA 3072 leaf (SHA-256).
 
 Writes root.pem, chain.pem (leaf, intermediate) and leaf.key into the directory given. Made with
-cryptography in the test (never with the collection's code), so the weak signature is the test's own.
+cryptography in the test (never with the collection's code); the SHA-1 signature by the openssl
+command, since newer cryptography (Debian 13) refuses to make one.
 """
 import datetime
 import os
+import subprocess
 import sys
+import tempfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,12 +43,29 @@ def issue(subject, key, issuer, issuer_key, digest, *, ca: bool, days: int):
 root_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 root = issue(name("Grade Test Root"), root_key, name("Grade Test Root"), root_key, hashes.SHA256(), ca=True, days=3650)
 int_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-inter = issue(name("Grade Test SHA-1 Intermediate"), int_key, root.subject, root_key, hashes.SHA1(), ca=True, days=1825)
+pem = serialization.Encoding.PEM
+with tempfile.TemporaryDirectory() as tmp:
+    def put(name_: str, data: bytes) -> str:
+        path = os.path.join(tmp, name_)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return path
+
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name("Grade Test SHA-1 Intermediate")).sign(
+        int_key, hashes.SHA256())
+    ext = put("int.ext", b"basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n")
+    root_key_path = put("root.key", root_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+    subprocess.run(["openssl", "x509", "-req", "-in", put("int.csr", csr.public_bytes(pem)),
+                    "-CA", put("root.pem", root.public_bytes(pem)), "-CAkey", root_key_path, "-sha1",
+                    "-days", "1825", "-set_serial", str(x509.random_serial_number()), "-extfile", ext,
+                    "-out", os.path.join(tmp, "int.pem")], check=True, capture_output=True)
+    with open(os.path.join(tmp, "int.pem"), "rb") as handle:
+        inter = x509.load_pem_x509_certificate(handle.read())
 leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
 leaf = issue(name("mail.example.test"), leaf_key, inter.subject, int_key, hashes.SHA256(), ca=False, days=90)
 
 os.makedirs(out, exist_ok=True)
-pem = serialization.Encoding.PEM
 with open(os.path.join(out, "root.pem"), "wb") as handle:
     handle.write(root.public_bytes(pem))
 with open(os.path.join(out, "chain.pem"), "wb") as handle:
