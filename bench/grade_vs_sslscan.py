@@ -23,6 +23,7 @@ Per round and container, in turn (so load on this shared machine hits every cont
              protocols, ciphers per protocol, server defaults (certificate), server preference,
              forward secrecy (groups), renegotiation and compression (-p -E -S -P -f -R -C).
 
+BENCH_GRADE_FLAVOURS (or --flavours) picks the containers: stock, deployed or both (the default).
 Medians of the rounds (3, or 1 with BENCH_QUICK=1) and the ratios sslscan / module and testssl /
 module are printed; the goal is the module under a tenth of sslscan's time (ratio >= 10). Raw samples
 go to $BENCH_RESULTS/<run id>-grade.json.
@@ -35,6 +36,7 @@ always removed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -116,19 +118,22 @@ def check_grades(text: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1 if os.environ.get("BENCH_QUICK") else 3)
+    parser.add_argument("--flavours", default=os.environ.get("BENCH_GRADE_FLAVOURS", "stock,deployed"),
+                        help="comma-separated: stock, deployed (default both)")
     args = parser.parse_args()
+    flavours = tuple(f for f in args.flavours.split(",") if f)
+    if not flavours or set(flavours) - {"stock", "deployed"}:
+        raise base.BenchError(f"--flavours {args.flavours!r}: give stock, deployed or both")
     for tool in ("sslscan", "testssl", "nsenter"):
         if shutil.which(tool) is None:
             raise base.BenchError(f"{tool} is needed on this machine (./dev.sh setup installs it)")
     run_id = os.environ.get("BENCH_RUN_ID", time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
     results_dir = Path(os.environ.get("BENCH_RESULTS", base.ROOT / "bench" / "results"))
-    flavours = ("stock", "deployed")
     samples: dict[str, dict[str, list[float]]] = {
         f: {"module": [], "module_internal": [], "sslscan": [], "testssl": [], "connections": []} for f in flavours}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="pm-bench-grade-") as tmp, \
-            Container(run_id, "stock") as stock, Container(run_id, "deployed") as deployed:
-        containers = {"stock": stock, "deployed": deployed}
+    with tempfile.TemporaryDirectory(prefix="pm-bench-grade-") as tmp, contextlib.ExitStack() as stack:
+        containers = {f: stack.enter_context(Container(run_id, f)) for f in flavours}
         collections = base.collection_copy(Path(tmp))
         keep = base.ansible_env(collections, ANSIBLE_KEEP_REMOTE_FILES="1")
         payloads = {}
