@@ -189,17 +189,29 @@ def verdicts_from_testssl(findings: dict[str, str]) -> dict[str, str]:
     if any(v != "TLSv1.3" for v in accepted):
         verdicts["renegotiation_secure"] = T.GOOD if findings.get("secure_renego", "").startswith("supported") else T.INSUFFICIENT
         verdicts["tls_compression"] = T.GOOD if findings.get("CRIME_TLS", "").startswith("not vulnerable") else T.INSUFFICIENT
-    # DH group: only RFC 7919 groups are in the table; anything else testssl names (RFC 3526 ...) is custom.
-    dh = findings.get("DH_groups", "")
+    # testssl.sh lists every group the server accepts (not the one a client gets), so its list is compared
+    # with the module's evidence of accepted groups (see fs_supported). DH groups: ffdheNNNN by name, any
+    # other group testssl names ("RFC3526/Oakley Group 14", unknown ones) is not RFC 7919: custom.
     groups = []
-    if dh:
-        groups.append(T.group_class(dh.split("/", 1)[1] if dh.startswith("RFC7919/") else None))
+    dh = findings.get("DH_groups", "")
+    named = [word for word in dh.split() if word.startswith("ffdhe")]
+    groups += [T.group_class(word) for word in named]
+    if dh and " ".join(named) != dh.strip():
+        groups.append(T.group_class(None))
     curves = findings.get("PFS_ECDHE_curves") or findings.get("FS_ECDHE_curves") or ""
-    for curve in curves.split():
-        groups.append(T.group_class(curve.lower().replace("prime256v1", "secp256r1")))
+    groups += [T.group_class(curve.lower().replace("prime256v1", "secp256r1")) for curve in curves.split()]
     if groups:
-        verdicts["fs_params"] = worst(groups)
+        verdicts["fs_supported"] = worst(groups)
     return verdicts
+
+
+def fs_supported(subtest: dict) -> str:
+    """The worst class among every group the module saw accepted: negotiated ones, TLS 1.3 groups and
+    TLS 1.2 curves (what testssl.sh lists); internet.nl's own verdict is on the negotiated ones only."""
+    found = [n["class"] for n in subtest.get("negotiated", [])]
+    for kind in ("tls13", "tls12_curves"):
+        found += [g["class"] for g in subtest.get("supported", {}).get(kind, [])]
+    return worst(found)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,6 +221,13 @@ def compare(stage: str, grades: dict[int, dict], oracle: str, verdicts: dict[int
     mismatches = []
     for port in PORTS:
         for name, theirs in verdicts[port].items():
+            if name == "fs_supported":
+                ours = fs_supported(grades[port]["subtests"]["fs_params"])
+                name = "fs_params (every accepted group)"
+                if ours != theirs:
+                    mismatches.append(f"{stage} port {port} {name}: module {ours}, {oracle} {theirs} "
+                                      f"({grades[port]['subtests']['fs_params']})")
+                continue
             ours = grades[port]["subtests"][name]["verdict"]
             if ours != theirs:
                 mismatches.append(f"{stage} port {port} {name}: module {ours}, {oracle} {theirs} "
