@@ -295,7 +295,11 @@ def test_grades_agree_with_sslyze_and_testssl(host):
     assert sub[465]["tls_cipher_order"]["server_enforces_order"] is False
     for port in (143, 993, 110, 995):
         assert sub[port]["cert_signature"]["verdict"] == T.INSUFFICIENT
-        assert sub[port]["cert_pubkey"]["verdict"] == T.GOOD  # RSA 3072
+        # internet.nl judges every certificate below the root: the RSA 3072 leaf is good, the
+        # intermediate's RSA 2048 key phase out.
+        keys = {c["key"]: c["key_class"] for c in sub[port]["cert_pubkey"]["certificates"]}
+        assert keys == {"RSA 3072": T.GOOD, "RSA 2048": T.PHASE_OUT}, keys
+        assert sub[port]["cert_pubkey"]["verdict"] == T.PHASE_OUT
         assert sub[port]["tls_ciphers"]["verdict"] == T.PHASE_OUT
         assert sub[port]["tls_cipher_order"]["verdict"] == T.GOOD
         assert sub[port]["dane_valid"]["verdict"] == T.INSUFFICIENT
