@@ -124,13 +124,19 @@ INFORMATIONAL: frozenset[str] = frozenset(("renegotiation_client", "cert_trust",
 # the server picks from this list are the ones graded; every other group it would accept is evidence.
 CLIENT_GROUPS: tuple[int, ...] = (29, 23, 30, 25, 24)
 LEGACY_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")
-# The TLS 1.2 suites without forward secrecy are enumerated in this many parallel slices.
-_REST_SLICES = 3
-# Connections open to one host at a time, all its ports together. Mail servers start a login process
-# per connection (Dovecot's login processes, Postfix's smtpd): a burst of handshakes would test their
-# process limits, not their TLS (seen: Dovecot starving its implicit-TLS ports while STARTTLS ones were
-# busy). sslyze opens 5 per server by default, internet.nl's mail scan 1.
-PER_HOST_CONNECTIONS = 4
+# What every hello below TLS 1.3 offers when it asks about suites: the forward-secret suites first, then
+# the rest. The version probes make the same offer as the suite enumeration, so a version probe's answer is
+# the enumeration's first step.
+_FS12: tuple[int, ...] = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).forward_secret)
+TLS12_OFFER: tuple[int, ...] = _FS12 + tuple(c for c in _tlswire.TLS12_SUITES if c not in _FS12)
+_ECDHE12: tuple[int, ...] = tuple(c for c in TLS12_OFFER if _tlswire.suite(c).key_exchange == "ECDHE")
+# Connections open at a time to one service of a host (Target.service: the ports that share the server's
+# processes, e.g. Dovecot's imap-login for 143 and 993). Dovecot starts one login process per connection
+# (service_count = 1, Dovecot 2.4: restart_request_count = 1) and its master starts them one after
+# another; more connections at once only queue there, and on a busy machine a burst left a port without
+# an answer in time. Postfix's smtpd processes are shared by the SMTP ports and reused. sslyze opens 5
+# connections per server by default, internet.nl's mail scan 1.
+PER_SERVICE_CONNECTIONS = 4
 
 
 def cipher_class(name: str) -> str:
@@ -174,7 +180,8 @@ class Target:
     server_name: str | None
     open: Opener
     facts: dict[str, t.Any] = field(default_factory=dict)
-    host: str = ""  # targets on one host share its connection slots
+    host: str = ""
+    service: str = ""  # targets with the same host and service share connection slots
 
 
 @dataclass(frozen=True)
@@ -321,41 +328,130 @@ class _Accepted:
         return _tlswire.suite(self.code)
 
 
-def _enumerate_suites(prober: _Prober, version: str, candidates: tuple[int, ...]) -> tuple[list[_Accepted], str | None]:
+def _accepted(flight: _tlswire.Flight, version: str) -> _Accepted:
+    item = _Accepted(code=flight.suite or 0, version=version, certificates=flight.certificates)
+    if version == "TLSv1.3":
+        item.group = _tlswire.GROUPS.get(flight.selected_group or 0, f"group {flight.selected_group}")
+    elif flight.key_exchange is not None:
+        item.group = flight.key_exchange.group
+        item.dh_bits = flight.key_exchange.dh_bits
+    if item.group is not None or item.dh_bits is not None:
+        item.group_class = group_class(item.group)
+    return item
+
+
+def _answered(probe: _Probe | None, version: str) -> bool:
+    """The server agreed to exactly this version."""
+    return probe is not None and probe.accepted and probe.flight is not None and probe.flight.version == version
+
+
+@dataclass
+class _SuiteScan:
+    """What one suite enumeration found."""
+
+    found: list[_Accepted] = field(default_factory=list)
+    note: str | None = None
+    server_order: bool | None = None  # asked only below TLS 1.3 (check_order)
+
+
+def _enumerate_suites(prober: _Prober, version: str, candidates: tuple[int, ...], seed: _Probe | None = None, *,
+                      check_order: bool = False) -> _SuiteScan:
     """Offer every candidate; note the server's choice; drop it and offer the rest, until it refuses.
-    With a server that enforces its order, the result is in the server's order of preference."""
+
+    ``seed`` is an earlier answer to this very offer (the version probe's): it is the first step.
+    ``check_order``: the step after the first offers everything left *and* the first choice, in reverse
+    order. A server that enforces its own order picks its first choice again (one probe spent on the
+    order); one that follows the client's picks a new suite (no probe spent)."""
     remaining = list(candidates)
-    found: list[_Accepted] = []
-    note = None
+    scan = _SuiteScan()
+    probe = seed if _answered(seed, version) and seed and seed.flight and seed.flight.suite in remaining else None
+    order_asked = False
     while remaining:
-        probe = prober.hello(version, remaining, groups=CLIENT_GROUPS)
+        if probe is None:
+            if check_order and len(scan.found) == 1 and not order_asked:
+                order_asked = True
+                first = scan.found[0].code
+                offer = tuple(c for c in reversed(candidates) if c == first or c in remaining)
+                probe = prober.hello(version, offer, groups=CLIENT_GROUPS)
+                if _answered(probe, version) and probe.flight and probe.flight.suite == first:
+                    scan.server_order = True  # kept only if a second suite turns up
+                    probe = None
+                    continue
+                if _answered(probe, version) and probe.flight and probe.flight.suite in remaining:
+                    scan.server_order = False
+            else:
+                probe = prober.hello(version, remaining, groups=CLIENT_GROUPS)
         if not probe.accepted:
             if _uncertain(probe):
-                note = f"{version} suite enumeration stopped early: {probe.error}"
+                scan.note = f"{version} suite enumeration stopped early: {probe.error}"
             break
         flight = probe.flight
         if flight is None:  # accepted implies a flight; this keeps type checkers and readers sure of it
             break
         if flight.version != version or flight.suite not in remaining:
-            note = f"the server answered a {version} offer with {flight.version} {_tlswire.suite(flight.suite or 0).name}"
+            scan.note = (f"the server answered a {version} offer with {flight.version} "
+                         f"{_tlswire.suite(flight.suite or 0).name}")
             break
-        item = _Accepted(code=flight.suite, version=version, certificates=flight.certificates)
-        if version == "TLSv1.3":
-            item.group = _tlswire.GROUPS.get(flight.selected_group or 0, f"group {flight.selected_group}")
-        elif flight.key_exchange is not None:
-            item.group = flight.key_exchange.group
-            item.dh_bits = flight.key_exchange.dh_bits
-        if item.group is not None or item.dh_bits is not None:
-            item.group_class = group_class(item.group)
-        found.append(item)
+        scan.found.append(_accepted(flight, version))
         remaining.remove(flight.suite)
-    return found, note
+        probe = None
+    if len(scan.found) < 2:
+        scan.server_order = None  # one suite: nothing to put in order
+    return scan
 
 
-def _enumerate_groups(prober: _Prober, version: str, suites: tuple[int, ...], candidates: tuple[int, ...]) -> list[str]:
-    """The groups the server accepts, in its order of preference: offer all, note the choice, drop it."""
+def _enumerate_tls13(prober: _Prober, seed: _Probe) -> tuple[_SuiteScan, list[str]]:
+    """TLS 1.3 suites and groups in one enumeration: a TLS 1.3 suite works with any group the server accepts
+    (RFC 8446 decouples them), so one hello can offer only the suites *and* only the groups not seen yet, and
+    its answer names a new one of each. When such a hello is refused, either list is spent: the rest of each
+    is then asked about alone, with the other's known-good members (the suites with a current client's
+    groups, as the version probe asked; the groups with every suite).
+
+    Every suite's key exchange group is the one the version probe got with a current client's groups."""
+    suites = list(_tlswire.TLS13_SUITES)
+    groups = list(_tlswire.GROUPS)
+    if not _answered(seed, "TLSv1.3") or seed.flight is None or seed.flight.suite not in suites \
+            or seed.flight.selected_group not in groups:
+        scan = _enumerate_suites(prober, "TLSv1.3", tuple(suites), seed)
+        chosen = seed.flight.selected_group if seed.flight else None
+        return scan, _enumerate_groups(prober, "TLSv1.3", tuple(suites), tuple(groups), chosen)
+    negotiated = _accepted(seed.flight, "TLSv1.3")
+    scan = _SuiteScan(found=[negotiated])
+    found_groups = [_tlswire.GROUPS[seed.flight.selected_group]]
+    suites.remove(negotiated.code)
+    groups.remove(seed.flight.selected_group)
+    refused = False
+    while suites and groups:
+        probe = prober.hello("TLSv1.3", suites, groups=tuple(groups))
+        flight = probe.flight
+        if not _answered(probe, "TLSv1.3") or flight is None or flight.suite not in suites \
+                or flight.selected_group not in groups:
+            refused = probe.flight is not None and not probe.accepted
+            break
+        item = _accepted(flight, "TLSv1.3")
+        item.group, item.group_class = negotiated.group, negotiated.group_class
+        scan.found.append(item)
+        found_groups.append(_tlswire.GROUPS[flight.selected_group])
+        suites.remove(flight.suite)
+        groups.remove(flight.selected_group)
+    more = _enumerate_suites(prober, "TLSv1.3", tuple(suites)) if suites else _SuiteScan()
+    scan.found += more.found
+    scan.note = more.note
+    if groups and not (refused and more.found):
+        # (A refused hello whose suites still had a good one had no good group left.)
+        found_groups += _enumerate_groups(prober, "TLSv1.3", _tlswire.TLS13_SUITES, tuple(groups))
+    return scan, found_groups
+
+
+def _enumerate_groups(prober: _Prober, version: str, suites: tuple[int, ...], candidates: tuple[int, ...],
+                      seed: int | None = None) -> list[str]:
+    """The groups the server accepts, in its order of preference: offer all, note the choice, drop it.
+    ``seed`` is a group the server already chose for this version (the version probe's): it is not asked again."""
     remaining = list(candidates)
     found: list[str] = []
+    if seed in remaining:
+        found.append(_tlswire.GROUPS[seed])
+        remaining.remove(seed)
     while remaining:
         probe = prober.hello(version, suites, groups=tuple(remaining))
         if not probe.accepted:
@@ -409,8 +505,9 @@ def _probe_target(target: Target, budget: _Budget, pool: concurrent.futures.Thre
 def _version_hello(prober: _Prober, version: str) -> _Probe:
     if version == "TLSv1.3":
         return prober.hello(version, _tlswire.TLS13_SUITES, groups=CLIENT_GROUPS)
-    # DEFLATE offered beside NULL: a server that picks it supports TLS compression (CRIME).
-    return prober.hello(version, _tlswire.TLS12_SUITES, groups=CLIENT_GROUPS,
+    # DEFLATE offered beside NULL: a server that picks it supports TLS compression (CRIME). The suites are
+    # the enumeration's offer, so this answer is its first step.
+    return prober.hello(version, TLS12_OFFER, groups=CLIENT_GROUPS,
                         compression=(_tlswire.COMPRESSION_DEFLATE, _tlswire.COMPRESSION_NULL))
 
 
@@ -419,11 +516,69 @@ def _uncertain(probe: _Probe) -> bool:
     return bool(probe.error) and probe.error.startswith(("no answer in time", "no connection"))
 
 
+def _implied_refusal(probe: _Probe, version: str) -> str | None:
+    """A server that refuses a hello offering ``version`` and everything older (a ServerHello would name the
+    highest it supports) refuses each of them; the detail for the older ones, or None when that is not sure."""
+    if probe.flight is None or probe.accepted:
+        return None
+    return f"refused a hello offering {version} and older ({probe.why})"
+
+
+class _Jobs:
+    """One target's probe jobs on the shared pool, by name."""
+
+    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+        self.pool = pool
+        self.futures: dict[str, concurrent.futures.Future] = {}
+
+    def start(self, name: str, function: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> None:
+        self.futures[name] = self.pool.submit(function, *args, **kwargs)
+
+    def results(self) -> dict[str, t.Any]:
+        return {name: future.result() for name, future in self.futures.items()}
+
+
+def _start_tls13(prober: _Prober, jobs: _Jobs, seed: _Probe) -> None:
+    jobs.start("tls13", _enumerate_tls13, prober, seed)
+
+
+def _start_below13(prober: _Prober, jobs: _Jobs, top: str, seed: _Probe) -> None:
+    exchange = seed.flight.key_exchange if seed.flight else None
+    curve = exchange.group_id if exchange is not None and exchange.kind == "ECDHE" else None
+    jobs.start("suites12", _enumerate_suites, prober, top, TLS12_OFFER, seed, check_order=True)
+    jobs.start("curves12", _enumerate_groups, prober, top, _ECDHE12, _tlswire.ELLIPTIC_GROUPS, curve)
+    if top == "TLSv1.2":
+        jobs.start("kex_hash", _kex_hash, prober, top)
+
+
 def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.ThreadPoolExecutor) -> None:
-    futures = {v: pool.submit(_version_hello, prober, v) for v in _tlswire.VERSION_ORDER}
-    probes = {v: f.result() for v, f in futures.items()}
-    for version, probe in probes.items():
-        if probe.accepted and probe.flight and probe.flight.version == version:
+    """The version probes first; each probe that finds a version starts that version's enumerations at once,
+    with its own answer as their first step. SSLv3 and TLS 1.0 are asked about only when the TLS 1.1 hello
+    (which offers them too) was not refused outright."""
+    jobs = _Jobs(pool)
+    probes: dict[str, _Probe] = {}
+    implied: dict[str, str] = {}
+    first = {pool.submit(_version_hello, prober, v): v for v in ("TLSv1.3", "TLSv1.2", "TLSv1.1")}
+    for future in concurrent.futures.as_completed(first):
+        version = first[future]
+        probes[version] = future.result()
+        if version == "TLSv1.3" and _answered(probes[version], version):
+            _start_tls13(prober, jobs, probes[version])
+        elif version == "TLSv1.2" and _answered(probes[version], version):
+            _start_below13(prober, jobs, version, probes[version])
+    refusal = _implied_refusal(probes["TLSv1.1"], "TLSv1.1")
+    if refusal:
+        implied = {"SSLv3": refusal, "TLSv1": refusal}
+    else:
+        older = {v: pool.submit(_version_hello, prober, v) for v in ("SSLv3", "TLSv1")}
+        probes.update({v: f.result() for v, f in older.items()})
+    for version in _tlswire.VERSION_ORDER:
+        if version in implied:
+            evidence.versions[version] = "refused"
+            evidence.version_details[version] = implied[version]
+            continue
+        probe = probes[version]
+        if _answered(probe, version) and probe.flight:
             evidence.versions[version] = "accepted"
             flight = probe.flight
             evidence.version_details[version] = _tlswire.suite(flight.suite or 0).name
@@ -446,70 +601,67 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
                                if state == "untested")
     accepted = [v for v in _tlswire.VERSION_ORDER if evidence.versions.get(v) == "accepted"]
     below13 = [v for v in accepted if v != "TLSv1.3"]
-    jobs: dict[str, concurrent.futures.Future] = {}
-    if below13:
-        top = below13[-1]
-        # Forward-secret suites first, in one chain (their order is the server's preference), the rest
-        # (static RSA, anonymous, legacy) in parallel slices: most servers accept few of those.
-        strong = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).forward_secret)
-        rest = tuple(c for c in _tlswire.TLS12_SUITES if c not in strong)
-        jobs["suites12"] = pool.submit(_enumerate_suites, prober, top, strong)
-        for index in range(_REST_SLICES):
-            jobs[f"rest{index}"] = pool.submit(_enumerate_suites, prober, top, rest[index::_REST_SLICES])
-        ecdhe = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).key_exchange == "ECDHE")
-        jobs["curves12"] = pool.submit(_enumerate_groups, prober, top, ecdhe, _tlswire.ELLIPTIC_GROUPS)
-        if top == "TLSv1.2":
-            fs = tuple(c for c in _tlswire.TLS12_SUITES if _tlswire.suite(c).forward_secret)
-            jobs["sha1"] = pool.submit(prober.hello, top, fs, groups=CLIENT_GROUPS,
-                                       signature_schemes=_tlswire.SHA1_SIGNATURE_SCHEMES)
-            jobs["sha224"] = pool.submit(prober.hello, top, fs, groups=CLIENT_GROUPS,
-                                         signature_schemes=_tlswire.SHA224_SIGNATURE_SCHEMES)
-    if "TLSv1.3" in accepted:
-        jobs["suites13"] = pool.submit(_enumerate_suites, prober, "TLSv1.3", _tlswire.TLS13_SUITES)
-        jobs["groups13"] = pool.submit(_enumerate_groups, prober, "TLSv1.3", _tlswire.TLS13_SUITES,
-                                       tuple(_tlswire.GROUPS))
-        if not below13:
-            jobs["chain13"] = pool.submit(_chain_over_ssl, prober)
-    results = {name: job.result() for name, job in jobs.items()}
+    if below13 and below13[-1] != "TLSv1.2":
+        _start_below13(prober, jobs, below13[-1], probes[below13[-1]])
+    if accepted == ["TLSv1.3"]:
+        jobs.start("chain13", _chain_over_ssl, prober)
+    results = jobs.results()
     if "suites12" in results:
-        found, note = results["suites12"]
-        notes = [note]
-        for index in range(_REST_SLICES):
-            more, more_note = results[f"rest{index}"]
-            found = found + more
-            notes.append(more_note)
-        evidence.suites[below13[-1]] = found
-        evidence.suite_notes.extend(n for n in notes if n)
-        evidence.not_tested.extend(n for n in notes if n)
+        scan = results["suites12"]
+        evidence.suites[below13[-1]] = scan.found
+        evidence.server_order = scan.server_order
+        if scan.note:
+            evidence.suite_notes.append(scan.note)
+            evidence.not_tested.append(scan.note)
         evidence.curves_tls12 = results["curves12"]
-        for item in found:
+        for item in scan.found:
             if item.certificates:
                 evidence.chains.setdefault(item.suite.authentication, item.certificates)
-    if "suites13" in results:
-        found, note = results["suites13"]
-        evidence.suites["TLSv1.3"] = found
-        if note:
-            evidence.suite_notes.append(note)
-            evidence.not_tested.append(note)
-        evidence.groups_tls13 = results["groups13"]
-    if "chain13" in results and results["chain13"]:
+    if "tls13" in results:
+        scan, evidence.groups_tls13 = results["tls13"]
+        evidence.suites["TLSv1.3"] = scan.found
+        if scan.note:
+            evidence.suite_notes.append(scan.note)
+            evidence.not_tested.append(scan.note)
+    if results.get("chain13"):
         evidence.chains["TLSv1.3"] = results["chain13"]
-    for name, schemes in (("sha1", _tlswire.SHA1_SIGNATURE_SCHEMES), ("sha224", _tlswire.SHA224_SIGNATURE_SCHEMES)):
-        if name not in results:
-            continue
-        probe = results[name]
-        scheme = probe.flight.key_exchange.signature_scheme if probe.accepted and probe.flight and probe.flight.key_exchange else None
-        if scheme in schemes:
-            evidence.kex_hash[name] = f"accepted ({_tlswire.SIGNATURE_SCHEMES[scheme]})"
-        elif probe.accepted and scheme is not None:
-            evidence.kex_hash[name] = f"ignored: signed with {_tlswire.SIGNATURE_SCHEMES.get(scheme, hex(scheme))}"
-        else:
-            evidence.kex_hash[name] = f"refused ({probe.why})" if not probe.accepted else "no signed key exchange"
+    evidence.kex_hash = results.get("kex_hash", {})
     _cipher_order(prober, evidence)
 
 
+def _kex_hash(prober: _Prober, version: str) -> dict[str, str]:
+    """Whether the server signs its key exchange with SHA-1 or SHA-224 when a client asks for nothing
+    else. One hello offers both; only when the server picks one is the other asked about alone."""
+    both = prober.hello(version, _FS12, groups=CLIENT_GROUPS,
+                        signature_schemes=_tlswire.SHA1_SIGNATURE_SCHEMES + _tlswire.SHA224_SIGNATURE_SCHEMES)
+    schemes = {"sha1": _tlswire.SHA1_SIGNATURE_SCHEMES, "sha224": _tlswire.SHA224_SIGNATURE_SCHEMES}
+    if _uncertain(both):
+        return {name: _signed_with(prober.hello(version, _FS12, groups=CLIENT_GROUPS, signature_schemes=offer), offer)
+                for name, offer in schemes.items()}
+    out = {}
+    for name, offer in schemes.items():
+        out[name] = _signed_with(both, offer)
+        if out[name].startswith("accepted"):
+            other = "sha224" if name == "sha1" else "sha1"
+            out[other] = _signed_with(prober.hello(version, _FS12, groups=CLIENT_GROUPS,
+                                                   signature_schemes=schemes[other]), schemes[other])
+            return out
+    return out
+
+
+def _signed_with(probe: _Probe, schemes: tuple[int, ...]) -> str:
+    flight = probe.flight
+    scheme = flight.key_exchange.signature_scheme if probe.accepted and flight and flight.key_exchange else None
+    if scheme in schemes:
+        return f"accepted ({_tlswire.SIGNATURE_SCHEMES[scheme]})"
+    if probe.accepted and scheme is not None:
+        return f"ignored: signed with {_tlswire.SIGNATURE_SCHEMES.get(scheme, hex(scheme))}"
+    return f"refused ({probe.why})" if not probe.accepted else "no signed key exchange"
+
+
 def _cipher_order(prober: _Prober, evidence: _Evidence) -> None:
-    """internet.nl's cipher order test, plus whether the server enforces its own order at all."""
+    """internet.nl's cipher order test (whether the server enforces its own order at all was asked during
+    the suite enumeration)."""
     below = [v for v in evidence.suites if v != "TLSv1.3"]
     all_suites = [item for items in evidence.suites.values() for item in items]
     classes = {item.code: cipher_class(item.suite.name) for item in all_suites}
@@ -518,12 +670,6 @@ def _cipher_order(prober: _Prober, evidence: _Evidence) -> None:
         return
     version = below[-1]
     tls12 = [item.code for item in evidence.suites[version]]
-    if len(tls12) >= 2:
-        first, second = tls12[0], tls12[1]
-        one = prober.hello(version, (second, first), groups=CLIENT_GROUPS)
-        two = prober.hello(version, (first, second), groups=CLIENT_GROUPS)
-        if one.accepted and two.accepted and one.flight and two.flight:
-            evidence.server_order = one.flight.suite == two.flight.suite
     if all(c == GOOD for c in classes.values()):
         evidence.order_status = NOT_APPLICABLE
         return
@@ -680,7 +826,8 @@ def judge(target: Target, evidence: _Evidence, records: list[TLSARecord]) -> dic
     subtests["tls_version"] = _subtest(
         worst(classes.values()) or GOOD, ", ".join(f"{v} {c}" for v, c in classes.items()),
         accepted=accepted, refused=[v for v, state in evidence.versions.items() if state == "refused"],
-        untested=[v for v, state in evidence.versions.items() if state == "untested"], classes=classes)
+        untested=[v for v, state in evidence.versions.items() if state == "untested"], classes=classes,
+        details=dict(evidence.version_details))
     subtests["tls_version"]["detail"] = (f"insufficient: {', '.join(v for v, c in classes.items() if c == INSUFFICIENT)}"
                                          if subtests["tls_version"]["verdict"] == INSUFFICIENT
                                          else subtests["tls_version"]["detail"])
@@ -838,6 +985,22 @@ def _grade_line(target: Target, evidence: _Evidence, subtests: dict[str, dict[st
     }
 
 
+def version_findings(graded: dict[str, t.Any]) -> dict[str, tuple[str, str]]:
+    """A graded endpoint's version findings as a version handshake reports them: per version V(accepted)
+    (detail: version and suite), V(refused) (the refusal) or V(error) (no answer); empty for a port that
+    was not graded."""
+    subtest = graded["subtests"]["tls_version"]
+    details = subtest.get("details") or {}
+    out: dict[str, tuple[str, str]] = {}
+    for version in subtest.get("accepted", []):
+        out[version] = ("accepted", f"{version} {details.get(version, '')}".strip())
+    for version in subtest.get("refused", []):
+        out[version] = ("refused", details.get(version, "refused"))
+    for version in subtest.get("untested", []):
+        out[version] = ("error", details.get(version, "no answer"))
+    return out
+
+
 # ================================================================================================
 # Everything, concurrently
 # ================================================================================================
@@ -850,13 +1013,15 @@ def grade(targets: list[Target], *, tlsa_records: list[TLSARecord], timeout: flo
     clock = _Budget(budget, timeout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets))) as outer:
-        slots = {host: threading.BoundedSemaphore(PER_HOST_CONNECTIONS) for host in {t.host for t in targets}}
-        jobs = [outer.submit(_probe_target, target, clock, pool, slots[target.host]) for target in targets]
+        slots = {key: threading.BoundedSemaphore(PER_SERVICE_CONNECTIONS) for key in {(t.host, t.service) for t in targets}}
+        jobs = [outer.submit(_probe_target, target, clock, pool, slots[(target.host, target.service)])
+                for target in targets]
         evidence = [job.result() for job in jobs]
     known = facts() if facts is not None else {}
     out = []
     for target, found in zip(targets, evidence):
         if target.label in known:
-            target = Target(target.label, target.port, target.server_name, target.open, known[target.label], target.host)
+            target = Target(target.label, target.port, target.server_name, target.open, known[target.label], target.host,
+                            target.service)
         out.append(judge(target, found, tlsa_records))
     return out

@@ -657,6 +657,7 @@ elapsed:
 """
 
 import concurrent.futures
+import dataclasses
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -743,14 +744,19 @@ def run(module: AnsibleModule) -> dict:
     grades = None
     if params["grade"]:
         # The verifier and the grader run side by side; the grader takes the verifier's chain and name
-        # findings once its own probes are done.
+        # findings once its own probes are done, the verifier the grader's version findings (its hellos ask
+        # about every version anyway, so the verifier makes no version handshakes of its own).
+        main_only = dataclasses.replace(settings, probe_protocols=False)
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
-            verifying = side.submit(_probe.verify, endpoints, settings, expectations, contexts=contexts)
+            verifying = side.submit(_probe.verify, endpoints, main_only, expectations, contexts=contexts)
             grades = _tlsgrade.grade(
                 [_grade_target(endpoint, settings) for endpoint in endpoints], tlsa_records=records,
                 timeout=params["timeout"], budget=params["grade_timeout"], workers=params["workers"],
                 facts=lambda: {r.endpoint: _grade_facts(r) for r in verifying.result()})
             reports = verifying.result()
+        if settings.probe_protocols:
+            for report, graded in zip(reports, grades):
+                _probe.judge_with_protocols(report, _tlsgrade.version_findings(graded), expectations)
         _apply_grade_failures(reports, grades, params["grade_fail_on"])
     else:
         reports = _probe.verify(endpoints, settings, expectations, contexts=contexts)
@@ -769,8 +775,10 @@ def run(module: AnsibleModule) -> dict:
 
 
 def _grade_target(endpoint: _probe.Endpoint, settings: _probe.Settings) -> _tlsgrade.Target:
+    # The ports of one protocol share the server's processes (Dovecot's imap-login serves 143 and 993).
+    service = {"smtps": "smtp", "imaps": "imap", "pop3s": "pop3"}.get(endpoint.protocol, endpoint.protocol)
     return _tlsgrade.Target(label=endpoint.label, port=endpoint.port, server_name=endpoint.check_name,
-                            open=lambda: _probe.open_for_tls(endpoint, settings), host=endpoint.host)
+                            open=lambda: _probe.open_for_tls(endpoint, settings), host=endpoint.host, service=service)
 
 
 def _grade_facts(report: _probe.EndpointReport) -> dict:

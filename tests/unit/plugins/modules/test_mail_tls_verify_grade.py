@@ -65,6 +65,10 @@ def test_grades_come_with_the_report(run_module, smtps):
     assert graded["subtests"]["cert_hostmatch"]["verdict"] == "good"
     assert result["grade_summary"] == [graded["summary"]]
     assert result["endpoints"][0]["ok"] is True
+    # The verifier made no version handshakes of its own: its protocol findings are the grader's hellos'.
+    assert result["endpoints"][0]["accepted_protocols"] == graded["subtests"]["tls_version"]["accepted"]
+    assert result["endpoints"][0]["accepted_protocols"] == ["TLSv1.2", "TLSv1.3"]
+    assert result["endpoints"][0]["protocols"]["TLSv1"] == "refused"
 
     # phase out fails the task only when asked to.
     failing = run_module(mail_tls_verify.main, dict(args, grade_fail_on=["phase out"]))
@@ -90,3 +94,16 @@ def test_bad_grading_options_fail_before_connecting(run_module, args, message):
     assert result["failed"] is True
     assert message in result["msg"]
     assert "grades" not in result
+
+
+def test_grading_findings_judge_the_versions(run_module, smtps):
+    """With grade on, the version verdicts come from the grader's hellos and are still judged against
+    min_protocol."""
+    port, root = smtps
+    result = run_module(mail_tls_verify.main, {"endpoints": [{"port": port, "protocol": "smtps"}], "ca_path": root,
+                                               "server_name": "mail.example.org", "grade": True,
+                                               "min_protocol": "TLSv1.3"})
+    assert result["failed"] is True
+    [endpoint] = result["endpoints"]
+    assert endpoint["ok"] is False
+    assert any("accepts TLSv1.2 (below min_protocol TLSv1.3)" in failure for failure in endpoint["failures"])
