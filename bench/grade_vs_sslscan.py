@@ -54,7 +54,9 @@ import verify_vs_sslscan as base  # noqa: E402  (the verify benchmark's containe
 GOAL_RATIO = 10.0
 TESTSSL_CHECKS = ["-p", "-E", "-S", "-P", "-f", "-R", "-C"]
 STARTTLS = {25: "smtp", 587: "smtp", 143: "imap", 110: "pop3"}
-MODULE_ARGS = {"all_ports": True, "server_name": "mail.example.test", "report_only": True, "grade": True}
+# The full grade (every accepted group too, as sslscan's full scan lists them), not the verify role's default.
+MODULE_ARGS = {"all_ports": True, "server_name": "mail.example.test", "report_only": True, "grade": True,
+               "grade_all_groups": True}
 
 
 

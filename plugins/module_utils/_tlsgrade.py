@@ -515,11 +515,11 @@ class _Evidence:
 
 
 def _probe_target(target: Target, budget: _Budget, pool: concurrent.futures.ThreadPoolExecutor,
-                  slots: threading.BoundedSemaphore) -> _Evidence:
+                  slots: threading.BoundedSemaphore, all_groups: bool) -> _Evidence:
     prober = _Prober(target, budget, slots)
     evidence = _Evidence()
     try:
-        _collect(prober, evidence, pool)
+        _collect(prober, evidence, pool, all_groups=all_groups)
     except _OutOfTime:
         evidence.not_tested.append("the grading time budget was spent before every probe ran")
     evidence.connections = prober.connections
@@ -562,23 +562,33 @@ class _Jobs:
         return {name: future.result() for name, future in self.futures.items()}
 
 
-def _start_tls13(prober: _Prober, jobs: _Jobs, seed: _Probe) -> None:
-    jobs.start("tls13", _enumerate_tls13, prober, seed)
+def _tls13_suites_only(prober: _Prober, seed: _Probe) -> tuple[_SuiteScan, None]:
+    """The TLS 1.3 suites, each with the group a current client's groups get (no group enumeration)."""
+    return _enumerate_suites(prober, "TLSv1.3", _tlswire.TLS13_SUITES, seed), None
 
 
-def _start_below13(prober: _Prober, jobs: _Jobs, top: str, seed: _Probe) -> None:
-    exchange = seed.flight.key_exchange if seed.flight else None
-    curve = exchange.group_id if exchange is not None and exchange.kind == "ECDHE" else None
+def _start_tls13(prober: _Prober, jobs: _Jobs, seed: _Probe, all_groups: bool) -> None:
+    jobs.start("tls13", _enumerate_tls13 if all_groups else _tls13_suites_only, prober, seed)
+
+
+def _start_below13(prober: _Prober, jobs: _Jobs, top: str, seed: _Probe, all_groups: bool) -> None:
     jobs.start("suites12", _enumerate_suites, prober, top, TLS12_OFFER, seed, check_order=True)
-    jobs.start("curves12", _enumerate_groups, prober, top, _ECDHE12, _tlswire.ELLIPTIC_GROUPS, curve)
+    if all_groups:
+        exchange = seed.flight.key_exchange if seed.flight else None
+        curve = exchange.group_id if exchange is not None and exchange.kind == "ECDHE" else None
+        jobs.start("curves12", _enumerate_groups, prober, top, _ECDHE12, _tlswire.ELLIPTIC_GROUPS, curve)
     if top == "TLSv1.2":
         jobs.start("kex_hash", _kex_hash, prober, top)
 
 
-def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.ThreadPoolExecutor) -> None:
+def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.ThreadPoolExecutor, *,
+             all_groups: bool) -> None:
     """The version probes first; each probe that finds a version starts that version's enumerations at once,
     with its own answer as their first step. SSLv3 and TLS 1.0 are asked about only when the TLS 1.1 hello
-    (which offers them too) was not refused outright."""
+    (which offers them too) was not refused outright.
+
+    ``all_groups``: also every key exchange group the server accepts (evidence beside the verdict, which is on
+    the groups a current client gets): the TLS 1.2 curves, and the TLS 1.3 groups found with its suites."""
     jobs = _Jobs(pool)
     probes: dict[str, _Probe] = {}
     implied: dict[str, str] = {}
@@ -587,9 +597,9 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
         version = first[future]
         probes[version] = future.result()
         if version == "TLSv1.3" and _answered(probes[version], version):
-            _start_tls13(prober, jobs, probes[version])
+            _start_tls13(prober, jobs, probes[version], all_groups)
         elif version == "TLSv1.2" and _answered(probes[version], version):
-            _start_below13(prober, jobs, version, probes[version])
+            _start_below13(prober, jobs, version, probes[version], all_groups)
     refusal = _implied_refusal(probes["TLSv1.1"], "TLSv1.1")
     if refusal:
         implied = {"SSLv3": refusal, "TLSv1": refusal}
@@ -626,7 +636,7 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
     accepted = [v for v in _tlswire.VERSION_ORDER if evidence.versions.get(v) == "accepted"]
     below13 = [v for v in accepted if v != "TLSv1.3"]
     if below13 and below13[-1] != "TLSv1.2":
-        _start_below13(prober, jobs, below13[-1], probes[below13[-1]])
+        _start_below13(prober, jobs, below13[-1], probes[below13[-1]], all_groups)
     if accepted == ["TLSv1.3"]:
         jobs.start("chain13", _chain_over_ssl, prober)
     results = jobs.results()
@@ -637,7 +647,7 @@ def _collect(prober: _Prober, evidence: _Evidence, pool: concurrent.futures.Thre
         if scan.note:
             evidence.suite_notes.append(scan.note)
             evidence.not_tested.append(scan.note)
-        evidence.curves_tls12 = results["curves12"]
+        evidence.curves_tls12 = results.get("curves12")
         for item in scan.found:
             if item.certificates:
                 evidence.chains.setdefault(item.suite.authentication, item.certificates)
@@ -884,10 +894,11 @@ def judge(target: Target, evidence: _Evidence, records: list[TLSARecord]) -> dic
             name = item.group or f"custom DH group ({item.dh_bits} bits)"
             if name not in [n["group"] for n in negotiated]:
                 negotiated.append({"group": name, "class": item.group_class, "bits": item.dh_bits})
-    supported = {
-        "tls13": [{"group": g, "class": group_class(g)} for g in evidence.groups_tls13 or []],
-        "tls12_curves": [{"group": g, "class": group_class(g)} for g in evidence.curves_tls12 or []],
-    }
+    supported = {}  # every accepted group: only when they were asked about (all_groups)
+    if evidence.groups_tls13 is not None:
+        supported["tls13"] = [{"group": g, "class": group_class(g)} for g in evidence.groups_tls13]
+    if evidence.curves_tls12 is not None:
+        supported["tls12_curves"] = [{"group": g, "class": group_class(g)} for g in evidence.curves_tls12]
     if negotiated:
         fs_verdict = worst(n["class"] for n in negotiated) or GOOD
         weak = [n["group"] for n in negotiated if n["class"] in (PHASE_OUT, INSUFFICIENT)]
@@ -1029,16 +1040,18 @@ def version_findings(graded: dict[str, t.Any]) -> dict[str, tuple[str, str]]:
 # Everything, concurrently
 # ================================================================================================
 def grade(targets: list[Target], *, tlsa_records: list[TLSARecord], timeout: float, budget: float,
-          workers: int, facts: t.Callable[[], dict[str, dict[str, t.Any]]] | None = None) -> list[dict[str, t.Any]]:
+          workers: int, facts: t.Callable[[], dict[str, dict[str, t.Any]]] | None = None,
+          all_groups: bool = False) -> list[dict[str, t.Any]]:
     """Grade every target at once: one orchestrating thread per target, connections from a shared pool.
 
     ``facts`` (called once every probe is done, so the caller's own checks can run meanwhile) returns the
-    verifier's findings per target label; they override ``Target.facts``."""
+    verifier's findings per target label; they override ``Target.facts``. ``all_groups``: also list every key
+    exchange group each target accepts (about five more connections per port; no verdict depends on it)."""
     clock = _Budget(budget, timeout)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(targets))) as outer:
         slots = {key: threading.BoundedSemaphore(PER_SERVICE_CONNECTIONS) for key in {(t.host, t.service) for t in targets}}
-        jobs = [outer.submit(_probe_target, target, clock, pool, slots[(target.host, target.service)])
+        jobs = [outer.submit(_probe_target, target, clock, pool, slots[(target.host, target.service)], all_groups)
                 for target in targets]
         evidence = [job.result() for job in jobs]
     known = facts() if facts is not None else {}

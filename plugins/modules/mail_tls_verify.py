@@ -249,6 +249,13 @@ options:
     type: list
     elements: str
     default: []
+  grade_all_groups:
+    description:
+      - Also find every key exchange group each port accepts (all TLS 1.2 curves and TLS 1.3 groups, as testssl.sh
+        lists them), returned in C(fs_params.supported) of RV(grades[].subtests). No verdict depends on it - internet.nl grades
+        the groups a current client gets, which are always found - and it costs about five more handshakes per port.
+    type: bool
+    default: false
   grade_timeout:
     description:
       - Seconds the grading of all endpoints may take together; probes not started by then are reported as
@@ -712,7 +719,8 @@ grades:
           per version the suites (C(code), IANA C(name), C(openssl) name, C(class), C(key_exchange) group), in the
           server's order for the forward-secret ones; C(tls_cipher_order) has C(server_enforces_order) and
           C(violation); C(fs_params) has C(negotiated) (the groups a current client gets, by name; a custom DH group
-          with its size) and C(supported) (every TLS 1.3 group and TLS 1.2 curve accepted); C(kex_hash_func) has
+          with its size) and C(supported) (with O(grade_all_groups=true), every TLS 1.3 group and TLS 1.2 curve
+          accepted, else empty); C(kex_hash_func) has
           C(probes); C(tls_compression) the C(versions) that compress; C(cert_pubkey) and C(cert_signature) the
           C(certificates) served; C(dane_valid) the C(records) and the C(matched) ones.
       type: dict
@@ -805,6 +813,7 @@ def argument_spec() -> dict:
         grade=dict(type="bool", default=False),
         grade_fail_on=dict(type="list", elements="str", choices=["insufficient", "phase out"], default=[]),
         tlsa_records=dict(type="list", elements="str", default=[]),
+        grade_all_groups=dict(type="bool", default=False),
         grade_timeout=dict(type="float", default=120),
     )
 
@@ -895,6 +904,7 @@ def run(module: AnsibleModule) -> dict:
             grades = _tlsgrade.grade(
                 [_grade_target(endpoint, settings) for endpoint in endpoints], tlsa_records=records,
                 timeout=params["timeout"], budget=params["grade_timeout"], workers=params["workers"],
+                all_groups=params["grade_all_groups"],
                 facts=lambda: {r.endpoint: _grade_facts(r) for r in verifying.result()})
             reports = verifying.result()
         if settings.probe_protocols:

@@ -53,8 +53,9 @@ def worst(classes) -> str:
 # The module, through Ansible
 # ------------------------------------------------------------------------------------------------
 def module_grades(host, tlsa: list[str]) -> dict[int, dict]:
-    args = {"all_ports": True, "server_name": "mail.example.test", "grade": True, "report_only": True,
-            "tlsa_records": tlsa, "check_hostname": False, "validate_chain": False}
+    # grade_all_groups: testssl.sh lists every accepted group, so the module must find them all too.
+    args = {"all_ports": True, "server_name": "mail.example.test", "grade": True, "grade_all_groups": True,
+            "report_only": True, "tlsa_records": tlsa, "check_hostname": False, "validate_chain": False}
     env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
                ANSIBLE_NOCOLOR="1")
     done = subprocess.run(["ansible", mailtest.container_name(host), "-i", env["MOLECULE_INVENTORY_FILE"],

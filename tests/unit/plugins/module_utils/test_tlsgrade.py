@@ -92,10 +92,11 @@ def serve():
         server.close()
 
 
-def grade_one(server: Server, *, records=(), facts=None, budget=60.0, port=465) -> dict:
+def grade_one(server: Server, *, records=(), facts=None, budget=60.0, port=465, all_groups=False) -> dict:
     target = _tlsgrade.Target(label=f"127.0.0.1:{server.port}/smtps", port=port, server_name="mail.example.test",
                               open=server.open, facts=facts or {"chain_valid": True, "hostname_matches": True})
-    return _tlsgrade.grade([target], tlsa_records=_tlsgrade.parse_tlsa(records), timeout=5, budget=budget, workers=8)[0]
+    return _tlsgrade.grade([target], tlsa_records=_tlsgrade.parse_tlsa(records), timeout=5, budget=budget, workers=8,
+                           all_groups=all_groups)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -247,6 +248,24 @@ def test_a_modern_server_would_pass_with_rsa2048_as_phase_out(pki, serve):
     assert graded["phase_out"] and "cert_pubkey" in graded["phase_out"]
     assert graded["insufficient"] == []
     assert graded["summary"].startswith("WOULD PASS")
+
+
+def test_every_accepted_group_is_listed_only_when_asked_and_changes_no_verdict(pki, serve):
+    context, _leaf = server_context(pki, ciphers="ECDHE+AESGCM")
+    server = serve(context)
+    quick = grade_one(server)
+    full = grade_one(server, all_groups=True)
+    assert quick["subtests"]["fs_params"]["supported"] == {}
+    supported = full["subtests"]["fs_params"]["supported"]
+    # OpenSSL's server defaults: x25519 and the NIST curves on TLS 1.2, the same and the ffdhe groups on TLS 1.3.
+    assert {"x25519", "secp256r1", "secp384r1"} <= {g["group"] for g in supported["tls12_curves"]}
+    assert {"x25519", "secp256r1", "ffdhe2048"} <= {g["group"] for g in supported["tls13"]}
+    assert {"group": "ffdhe2048", "class": "insufficient"} in supported["tls13"]
+    # The verdicts are on what a current client gets, the same either way; the full list costs connections.
+    assert {k: v["verdict"] for k, v in quick["subtests"].items()} == {k: v["verdict"] for k, v in full["subtests"].items()}
+    assert quick["subtests"]["fs_params"]["negotiated"] == full["subtests"]["fs_params"]["negotiated"]
+    assert quick["subtests"]["tls_ciphers"]["accepted"] == full["subtests"]["tls_ciphers"]["accepted"]
+    assert quick["connections"] < full["connections"]
 
 
 def test_cbc_suites_in_client_order_would_fail(pki, serve):
