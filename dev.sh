@@ -26,27 +26,44 @@ setup_host() {
   bash "$ROOT/tests/testbed/setup.sh"
 }
 
-setup_venv() {
-  local want have py
-  want=$(sha256sum "$ROOT/requirements-dev.txt" | cut -c1-16)
-  have=$(cat "$VENV/.requirements" 2>/dev/null || true)
-  if [ "$want" = "$have" ] && [ -x "$VENV/bin/ansible-playbook" ]; then
-    echo "[venv] $VENV is current"
-  else
-    py=$(bash "$ROOT/tests/testbed/find-python.sh")
-    echo "[venv] creating $VENV with $py ($("$py" --version))"
-    rm -rf "$VENV"
-    "$py" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements-dev.txt" 2>&1 | { grep -v "^WARNING: Location" || true; }
-    echo "$want" >"$VENV/.requirements"
+# ensure_venv TAG DIR REQUIREMENTS PROGRAM [MAX_MINOR]: a venv at DIR with the pinned REQUIREMENTS, made
+# again only when that file changed (its hash is kept in DIR/.requirements) or DIR/bin/PROGRAM is missing.
+# The Python is probed (tests/testbed/find-python.sh), never a fixed path; MAX_MINOR caps its version.
+ensure_venv() {
+  local tag=$1 dir=$2 reqs=$3 program=$4 max_minor=${5:-} want have py
+  want=$(sha256sum "$reqs" | cut -c1-16)
+  have=$(cat "$dir/.requirements" 2>/dev/null || true)
+  if [ "$want" = "$have" ] && [ -x "$dir/bin/$program" ]; then
+    echo "[$tag] $dir is current"
+    return 0
   fi
+  py=$(PYTHON_MAX_MINOR=${max_minor:-${PYTHON_MAX_MINOR:-14}} bash "$ROOT/tests/testbed/find-python.sh")
+  echo "[$tag] creating $dir with $py ($("$py" --version))"
+  rm -rf "$dir"
+  "$py" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip
+  "$dir/bin/python" -m pip install -q -r "$reqs" 2>&1 | { grep -v "^WARNING: Location" || true; }
+  echo "$want" >"$dir/.requirements"
+}
+
+setup_venv() {
+  ensure_venv venv "$VENV" "$ROOT/requirements-dev.txt" ansible-playbook
   export PATH="$VENV/bin:$PATH"
   export ANSIBLE_COLLECTIONS_PATH="$COLL_ROOT"
   # Nothing here may reach Ansible Galaxy: collections come from the venv's `ansible` package.
   export ANSIBLE_GALAXY_DISABLE_GPG_VERIFY=1
   export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
   export PY_COLORS=0
+}
+
+# The oracle venv for the grade scenario: sslyze (PyPI) next to the module's grading. A venv of its
+# own because sslyze pins an older cryptography than requirements-dev.txt. Made on demand, kept
+# while tests/oracle/requirements.txt is unchanged; its Python is probed like the main venv's, at most
+# 3.13: nassl 5.4.0 has wheels for cp310 to cp313 only.
+ORACLE_VENV=${POSTMASTER_ORACLE_VENV:-$ROOT/.venv-oracle}
+setup_oracle_venv() {
+  ensure_venv oracle "$ORACLE_VENV" "$ROOT/tests/oracle/requirements.txt" sslyze 13
+  export POSTMASTER_ORACLE_PYTHON="$ORACLE_VENV/bin/python"
 }
 
 # The collection as Ansible sees it: the tracked (and new, not ignored) files copied under an
@@ -148,6 +165,10 @@ run_scenario() {
 # output to build/molecule-lane-N.log, printed when the lane ends. The longest scenarios start first.
 run_molecule() {
   sync_collection
+  # The grade scenario's sslyze oracle (a separate venv); only when that scenario runs.
+  if (($# == 0)) || [[ " $* " == *" grade "* ]]; then
+    setup_oracle_venv
+  fi
   local names=("$@") lanes=${MOLECULE_LANES:-2} failed=() s i pids=() order=()
   ((${#names[@]})) || mapfile -t names < <(scenarios)
   ((lanes < 1)) && lanes=1

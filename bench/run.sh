@@ -3,7 +3,7 @@
 # which prepares the machine and the venv and syncs the collection first. See bench/README.md.
 #
 #   bash bench/run.sh                  every benchmark
-#   bash bench/run.sh compare scale    by name: compare, scale (together: fleet), keygen, verify
+#   bash bench/run.sh compare scale    by name: compare, scale (together: fleet), keygen, verify, grade
 #   BENCH_QUICK=1 bash bench/run.sh    fewer repetitions (a smoke run, not for RESULTS.md)
 #
 # Each benchmark prints a table; the tables are appended to bench/results/results.log and the raw
@@ -15,7 +15,7 @@ RESULTS=${BENCH_RESULTS:-$BENCH/results}
 export BENCH_RESULTS=$RESULTS
 BENCH_RUN_ID=${BENCH_RUN_ID:-$(date +%Y%m%d-%H%M%S)-$$}
 export BENCH_RUN_ID
-ALL=(compare scale keygen verify)
+ALL=(compare scale keygen verify grade)
 # Quick mode is on when BENCH_QUICK is set to anything but 0 (some scripts only test that it is set).
 case "${BENCH_QUICK:-0}" in 0 | "") unset BENCH_QUICK ;; *) export BENCH_QUICK=1 ;; esac
 
@@ -74,7 +74,7 @@ main() {
     case "$name" in
       compare | scale) fleet+=("$name") ;;
       fleet) fleet+=(compare scale) ;;
-      keygen | verify) ;;
+      keygen | verify | grade) ;;
       *) echo "bench: unknown benchmark '$name' (known: ${ALL[*]}, fleet)" >&2; return 2 ;;
     esac
   done
@@ -94,6 +94,7 @@ main() {
         run_script keygen keygen.py "${kargs[@]}" || failed+=(keygen)
         ;;
       verify) run_script verify verify_vs_sslscan.py || failed+=(verify) ;;
+      grade) run_script grade grade_vs_sslscan.py || failed+=(grade) ;;
       *) continue ;;
     esac
     echo "[timing] bench $name: $((SECONDS - start))s"

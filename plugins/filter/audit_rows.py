@@ -19,6 +19,8 @@ description:
   - The status of a row is V(REVOKED) (the certificate is revoked, or a port serves a revoked one), V(EXPIRED) (no days
     left), V(EXPIRING) (due by the renewal rule, or without a renewal verdict fewer than O(warn_days) days left),
     V(PORTS-FAIL) (the certificate is valid, but a port failed verification) or V(ok), the first that applies.
+  - With grades in O(verify) (M(postmaster.tls.mail_tls_verify) with C(grade=true)), each row carries the host's
+    internet.nl verdict too; a port graded insufficient is a failed port when the module was told so (C(grade_fail_on)).
 options:
   _input:
     description: The host's certificate facts.
@@ -62,6 +64,9 @@ _value:
       and C(revocation_detail), C(served_revoked) (serials of revoked certificates a port of the host serves), C(ct) (for
       people, such as C(0 SCT(s), none needed (private))) and C(certificate_transparency), C(ports_failed),
       C(port_failures) and C(status).
+    - And the host's internet.nl grade - C(grade) (V(would fail) when any port would, else V(not graded) when a port got no
+      answer, else V(would pass); empty when the ports were not graded), C(grade_insufficient) and C(grade_phase_out)
+      (per port with such subtests, one line - the endpoint, a colon, the subtests).
   type: list
   elements: dict
 """
@@ -88,6 +93,22 @@ def _ct_text(ct: dict) -> str:
     return f"{ct.get('count', 0)} SCT(s), {judged}"
 
 
+# The host's verdict is its worst port's.
+_GRADE_ORDER = ("would fail", "not graded", "would pass")
+
+
+def _grade_columns(grades) -> dict:
+    if not isinstance(grades, list) or not grades:
+        return {"grade": "", "grade_insufficient": [], "grade_phase_out": []}
+    verdicts = [g.get("verdict") for g in grades if isinstance(g, dict)]
+    grade = next((v for v in _GRADE_ORDER if v in verdicts), "")
+
+    def per_port(key: str) -> list[str]:
+        return [f"{g.get('endpoint', '?')}: {', '.join(g[key])}" for g in grades if isinstance(g, dict) and g.get(key)]
+
+    return {"grade": grade, "grade_insufficient": per_port("insufficient"), "grade_phase_out": per_port("phase_out")}
+
+
 def audit_rows(certificates, host, verify=None, warn_days=21):
     if not isinstance(certificates, (list, tuple)) or not all(isinstance(c, dict) for c in certificates):
         raise AnsibleFilterError("postmaster.tls.audit_rows expects the list of certificate facts of postmaster.tls.certificate_info")
@@ -97,6 +118,7 @@ def audit_rows(certificates, host, verify=None, warn_days=21):
         raise AnsibleFilterError(f"postmaster.tls.audit_rows: warn_days {warn_days!r} is not a whole number of days") from None
     verify = verify or {}
     failed = verify.get("failed_endpoints") or []
+    graded = _grade_columns(verify.get("grades"))
     ports_failed = [item.get("endpoint", "?") for item in failed]
     port_failures: list[str] = []
     for item in failed:
@@ -134,6 +156,7 @@ def audit_rows(certificates, host, verify=None, warn_days=21):
             "certificate_transparency": ct,
             "ports_failed": ports_failed,
             "port_failures": port_failures,
+            **graded,
             "status": _status(cert.get("days_remaining"), renewal=renewal, warn_days=warn_days, ports_failed=bool(failed),
                               revoked=revocation.get("status") == "revoked" or bool(served_revoked)),
         })

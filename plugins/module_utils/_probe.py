@@ -252,10 +252,12 @@ class EndpointReport:
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     ok: bool = False
+    # The failures the ``inspect`` hook added, kept apart so that judging again (judge_with_protocols) keeps them.
+    inspect_failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, t.Any]:
         """The endpoint's facts with the leaf's at the top level (every fact key; null without a TLS session)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("facts", "leaf")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("facts", "leaf", "inspect_failures")}
         out.update({key: self.facts.get(key) for key in _x509.FACT_KEYS})
         return out
 
@@ -696,6 +698,23 @@ def _open_tls(
         (tls or sock).close()
 
 
+def open_for_tls(endpoint: Endpoint, settings: Settings) -> socket.socket:
+    """A connection brought to the start of the TLS handshake (STARTTLS done, or implicit TLS), for
+    callers that write their own ClientHello (the grader). Raises DialogueError, _Timeout or _Unreachable."""
+    deadline = _Deadline(settings.timeout)
+    sock, session = _connect(endpoint, settings, deadline)
+    try:
+        if endpoint.starttls:
+            _before_tls(endpoint, _Channel(sock, deadline), session, settings)
+            if not session.starttls_offered:
+                raise DialogueError("STARTTLS is not offered")
+        sock.settimeout(deadline.remaining())
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _classify_handshake_error(exc: Exception) -> tuple[str, str]:
     reason = getattr(exc, "reason", None) or ""
     text = str(exc)
@@ -996,17 +1015,39 @@ def _report(
                      "auth_after_tls", "after_tls_error", "tls_version", "cipher", "cipher_bits"):
             setattr(report, name, getattr(session, name))
         _fill_certificate(report, session, expectations)
+    _set_protocols(report, verdicts)
+    _judge(report, expectations)
+    if inspect is not None and session is not None and session.leaf_der:
+        judged = len(report.failures)
+        inspect(report, session.leaf_der, list(session.chain_der or []), list(session.verified_der or []))
+        report.inspect_failures = report.failures[judged:]
+    report.ok = not report.failures
+    return report
+
+
+def _set_protocols(report: EndpointReport, verdicts: dict[str, tuple[str, str]]) -> None:
     if verdicts:
         for version, (verdict, detail) in verdicts.items():
             report.protocols[version] = verdict
             report.protocol_details[version] = detail
         report.accepted_protocols = [v for v in TLS_VERSIONS if report.protocols.get(v) == "accepted"]
         report.legacy_protocols_accepted = [v for v in report.accepted_protocols if v in _x509.LEGACY_TLS_VERSIONS]
+
+
+def judge_with_protocols(report: EndpointReport, verdicts: dict[str, tuple[str, str]], expectations: Expectations) -> None:
+    """Version findings made by another prober on the same endpoint (the grader's hand-built hellos, which
+    also reach versions this client's OpenSSL cannot offer), in place of this module's version handshakes:
+    the report is judged again with them. Only for a report made without version probes."""
+    if not report.reachable or report.tls_version is None:
+        return  # no TLS session: nothing the versions would change
+    if not verdicts:
+        report.notes.append("the TLS versions are unknown: the version probes got no answer")
+        return
+    _set_protocols(report, {v: verdicts[v] for v in TLS_VERSIONS if v in verdicts})
+    report.failures.clear()
     _judge(report, expectations)
-    if inspect is not None and session is not None and session.leaf_der:
-        inspect(report, session.leaf_der, list(session.chain_der or []), list(session.verified_der or []))
+    report.failures.extend(report.inspect_failures)
     report.ok = not report.failures
-    return report
 
 
 def client_facts() -> dict[str, t.Any]:

@@ -68,6 +68,12 @@ _LEGACY_CIPHERS = ":".join(
     )
 )
 
+# OpenSSL's security level 2 for the intermediate profile. Postfix otherwise runs at OpenSSL's default
+# level 1, where a TLS 1.2 client that offers only SHA-1 signature algorithms gets a key exchange signed
+# with SHA-1: internet.nl's "hash function for key exchange" subtest then fails the port (NCSC-NL 3.3.5).
+# Level 2 also needs RSA/DH keys of 2048 bits or more, which every key the collection makes has.
+_INTERMEDIATE_SECLEVEL = "@SECLEVEL=2"
+
 _CURVES = "X25519:prime256v1:secp384r1"
 
 
@@ -102,7 +108,7 @@ PROFILES: dict[str, TLSProfile] = {
     "intermediate": TLSProfile(
         name="intermediate",
         min_protocol="TLSv1.2",
-        cipher_list=_INTERMEDIATE_CIPHERS,
+        cipher_list=_INTERMEDIATE_CIPHERS + ":" + _INTERMEDIATE_SECLEVEL,
         prefer_server_ciphers=False,
         curves=_CURVES,
         opportunistic_min_protocol="TLSv1.2",

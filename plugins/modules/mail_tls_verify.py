@@ -31,6 +31,15 @@ description:
     either way.
   - Endpoints and protocol probes run concurrently; each connection has its own O(timeout), so one silent
     port does not delay the others.
+  - With O(grade=true) every endpoint is also graded the way internet.nl's mail test grades port 25 of an MX
+    (NCSC-NL TLS guidelines) - each internet.nl mail TLS subtest by its name with a verdict and the evidence, and one
+    line per port, V(would pass) or V(would fail) and why (RV(grades)). The probes that need what Python's C(ssl)
+    cannot offer (a chosen cipher, group or signature list, SSLv3, TLS 1.0 on a client that refuses it) send
+    hand-built ClientHello messages and read the server's answer in the clear; no handshake is finished by hand.
+  - Grading opens at most four connections at a time to one service of a host (the SMTP ports together, IMAP's
+    together, POP3's together), since a mail server starts a login process per connection and a burst would test its
+    process limits rather than its TLS. With O(grade=true) the version findings come from the grader's hellos
+    (which reach SSLv3 too), so the checks make no version handshakes of their own.
   - Uses Python's C(ssl) module and C(cryptography) only; it does not run C(openssl).
   - It never changes anything, so it always returns C(changed=false) and runs unchanged in check mode.
 author: postmaster.tls contributors (@postmaster-tls)
@@ -247,6 +256,46 @@ options:
         default they are notes.
     type: bool
     default: false
+  grade:
+    description:
+      - Grade every endpoint with internet.nl's mail TLS subtests (see RV(grades)). The endpoint's other checks run
+        as without it, at the same time. Grades become failures only through O(grade_fail_on).
+    type: bool
+    default: false
+  grade_fail_on:
+    description:
+      - Verdicts that make a graded endpoint fail. A line is added to its RV(endpoints[].failures), so it is listed in
+        RV(failed_endpoints) and fails the task unless O(report_only=true). V(insufficient) is any subtest graded
+        insufficient (informational ones included), V(phase out) any graded phase out.
+      - Empty (the default) reports the grades without failing on them.
+    type: list
+    elements: str
+    choices: [insufficient, phase out]
+    default: []
+  tlsa_records:
+    description:
+      - TLSA records for the C(dane_valid) subtest, as C(usage selector matching-type hex) (every graded port, for
+        example the digests of M(postmaster.tls.private_key)'s C(spki_sha256) as V(3 1 1 <hex>)) or zone-file lines
+        C(_25._tcp.mx.example.org. IN TLSA 3 1 1 <hex>) (that port only), as the P(postmaster.tls.tlsa_records#filter)
+        filter writes them.
+      - When empty and O(expect_installed=true), the C(3 1 1) records of the installed certificates' keys (what the
+        C(dns_records) role publishes). With none at all, C(dane_valid) is V(not applicable).
+    type: list
+    elements: str
+    default: []
+  grade_all_groups:
+    description:
+      - Also find every key exchange group each port accepts (all TLS 1.2 curves and TLS 1.3 groups, as testssl.sh
+        lists them), returned in C(fs_params.supported) of RV(grades[].subtests). No verdict depends on it - internet.nl grades
+        the groups a current client gets, which are always found - and it costs about five more handshakes per port.
+    type: bool
+    default: false
+  grade_timeout:
+    description:
+      - Seconds the grading of all endpoints may take together; probes not started by then are reported as
+        V(not tested). Each connection still has its own O(timeout).
+    type: float
+    default: 120
   snakeoil_path:
     description:
       - The distribution's stock self-signed certificate on the host running the module. An endpoint serving it is
@@ -300,6 +349,20 @@ EXAMPLES = r"""
       - /etc/postmaster-tls/crl.pem
     crl_fetch: true
     crl_timeout: 3
+
+- name: Grade every port as internet.nl's mail test would, and fail on anything insufficient
+  postmaster.tls.mail_tls_verify:
+    all_ports: true
+    server_name: mail.example.org
+    grade: true
+    grade_fail_on: [insufficient]
+    tlsa_records:
+      - "3 1 1 8f1c0c8c5c0e4d5a4e8b9a3b6c1f2d7e0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d"
+  register: graded
+
+- name: Show the verdict per port
+  ansible.builtin.debug:
+    msg: "{{ graded.grades | map(attribute='summary') }}"
 
 - name: Compare the served key with the DANE record about to be published
   ansible.builtin.assert:
@@ -659,6 +722,109 @@ crls:
   sample: [{path: /etc/postmaster-tls/crl.pem, issuer: CN=postmaster.tls local CA, crl_number: 4,
             this_update: '2027-03-01T09:55:00Z', next_update: '2027-03-08T10:00:00Z',
             revoked: [{serial: "4f:2a:91", reason: keyCompromise, revocation_date: '2027-03-01T10:00:00Z'}]}]
+grades:
+  description:
+    - With O(grade=true), one entry per endpoint (same order as RV(endpoints)) - internet.nl's mail TLS subtests with
+      their verdicts and evidence, and the overall line. Verdicts are V(good), V(sufficient), V(phase out),
+      V(insufficient), V(not applicable), or V(not tested) (this client could not find out; the reason is given).
+    - The classification follows internet.nl's tables (NCSC-NL TLS guidelines v2.1), where RSA 2048 certificate keys
+      and FFDHE 3072+ are V(phase out), ffdhe2048 and custom DH groups, CBC-SHA1 suites, TLS 1.0/1.1, SSLv3, SHA-1
+      signatures and TLS compression V(insufficient).
+  returned: when O(grade=true)
+  type: list
+  elements: dict
+  contains:
+    endpoint:
+      description: C(host:port/protocol), as in RV(endpoints[].endpoint).
+      type: str
+      returned: always
+      sample: 127.0.0.1:25/smtp
+    port:
+      description: The TCP port.
+      type: int
+      returned: always
+      sample: 25
+    verdict:
+      description:
+        - V(would pass) when no subtest that internet.nl counts is V(insufficient), else V(would fail); V(not graded) when
+          no probe got an answer in time (with O(grade_fail_on) set, that is a failure too).
+        - C(renegotiation_client), C(cert_trust) and C(cert_hostmatch) are informational on internet.nl's mail test and
+          do not change it.
+      type: str
+      returned: always
+      sample: would pass
+    summary:
+      description: One line for people, with the reasons (or the phase-out warnings).
+      type: str
+      returned: always
+      sample: "WOULD PASS 127.0.0.1:25/smtp -- phase out: cert_pubkey: CN=mail.example.org: RSA 2048"
+    reasons:
+      description: The counted subtests graded insufficient, one line each.
+      type: list
+      elements: str
+      returned: always
+      sample: ["tls_version: insufficient: TLSv1, TLSv1.1"]
+    warnings:
+      description: The subtests graded phase out, one line each.
+      type: list
+      elements: str
+      returned: always
+      sample: ["cert_pubkey: CN=mail.example.org: RSA 2048"]
+    informational:
+      description: Informational subtests graded insufficient, one line each.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    insufficient:
+      description: Names of every subtest graded insufficient.
+      type: list
+      elements: str
+      returned: always
+      sample: []
+    phase_out:
+      description: Names of every subtest graded phase out.
+      type: list
+      elements: str
+      returned: always
+      sample: ["cert_pubkey"]
+    not_tested:
+      description: Names of the subtests this client could not judge, and why the grading stopped early if it did.
+      type: list
+      elements: str
+      returned: always
+      sample: ["renegotiation_client"]
+    connections:
+      description: Connections the grading made to this endpoint.
+      type: int
+      returned: always
+      sample: 27
+    subtests:
+      description:
+        - Per internet.nl mail TLS subtest (C(starttls_exists), C(tls_version), C(tls_ciphers), C(tls_cipher_order),
+          C(fs_params), C(kex_hash_func), C(tls_compression), C(renegotiation_secure), C(renegotiation_client),
+          C(extended_master_secret), C(zero_rtt), C(cert_trust), C(cert_pubkey), C(cert_signature), C(cert_hostmatch),
+          C(dane_valid)) a dictionary with C(verdict), C(detail), C(counts) (whether internet.nl counts it) and the
+          evidence.
+        - C(tls_version) has C(accepted), C(refused), C(untested) (SSLv3 to TLS 1.3; untested when the probe got no
+          answer in time) and C(classes); C(tls_ciphers) has C(accepted),
+          per version the suites (C(code), IANA C(name), C(openssl) name, C(class), C(key_exchange) group), in the
+          server's order for the forward-secret ones; C(tls_cipher_order) has C(server_enforces_order) and
+          C(violation); C(fs_params) has C(negotiated) (the groups a current client gets, by name; a custom DH group
+          with its size) and C(supported) (with O(grade_all_groups=true), every TLS 1.3 group and TLS 1.2 curve
+          accepted, else empty); C(kex_hash_func) has
+          C(probes); C(tls_compression) the C(versions) that compress; C(cert_pubkey) and C(cert_signature) the
+          C(certificates) served; C(dane_valid) the C(records) and the C(matched) ones.
+      type: dict
+      returned: always
+      sample: {"tls_version": {"verdict": "sufficient", "detail": "TLSv1.2 sufficient, TLSv1.3 good", "counts": true,
+               "accepted": ["TLSv1.2", "TLSv1.3"], "refused": ["SSLv3", "TLSv1", "TLSv1.1"]}}
+grade_summary:
+  description: The RV(grades[].summary) lines.
+  returned: when O(grade=true)
+  type: list
+  elements: str
+  sample: ["WOULD PASS 127.0.0.1:25/smtp -- phase out: cert_pubkey: CN=mail.example.org: RSA 2048"]
 failed_endpoints:
   description: The endpoints with failures, each with C(endpoint), C(host), C(port), C(protocol) and its C(failures).
   returned: always
@@ -691,12 +857,14 @@ elapsed:
   sample: 0.41
 """
 
+import concurrent.futures
+import dataclasses
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _lifecycle, _probe, _validate
+from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _lifecycle, _probe, _tlsgrade, _validate
 
 
 def argument_spec() -> dict:
@@ -734,9 +902,21 @@ def argument_spec() -> dict:
         source_address=dict(type="str"),
         ehlo_name=dict(type="str"),
         snakeoil_path=dict(type="path", default="/etc/ssl/certs/ssl-cert-snakeoil.pem"),
+        grade=dict(type="bool", default=False),
+        grade_fail_on=dict(type="list", elements="str", choices=["insufficient", "phase out"], default=[]),
+        tlsa_records=dict(type="list", elements="str", default=[]),
+        grade_all_groups=dict(type="bool", default=False),
+        grade_timeout=dict(type="float", default=120),
         ct_enforce=dict(type="bool", default=False),
         **_lifecycle.argument_spec(renewal=True, renew_before_days=None),
     )
+
+
+def _tlsa_record(option: str, value: str) -> None:
+    try:
+        _tlsgrade.parse_tlsa_record(value)
+    except _tlsgrade.GradeError as exc:
+        raise _validate.InputError(f"{option}: {exc}") from None
 
 
 # Each option's meaning beyond its type (the universal rule refuses control characters in every value).
@@ -752,6 +932,8 @@ RULES = _validate.Rules(checks={
     "source_address": _validate.ip_address,
     "ehlo_name": _validate.ehlo_name,
     "snakeoil_path": _validate.absolute_path,
+    "tlsa_records[]": _tlsa_record,
+    "grade_timeout": _validate.positive,
 })
 
 
@@ -809,9 +991,32 @@ def run(module: AnsibleModule) -> dict:
     lifecycle = _lifecycle.Lifecycle(params, tolerate_missing=module.check_mode)
     for note in lifecycle.notes:
         module.warn(note)
+    inspect = _lifecycle.probe_hook(lifecycle, ct_enforce=params["ct_enforce"])
+    records = _tlsgrade.parse_tlsa(params["tlsa_records"]) if params["grade"] else []
+    if params["grade"] and not records:
+        records = _tlsgrade.installed_records(path for path in installed if path in by_path)
     started = time.monotonic()
-    reports = _probe.verify(endpoints, settings, expectations, contexts=contexts,
-                            inspect=_lifecycle.probe_hook(lifecycle, ct_enforce=params["ct_enforce"]))
+    grades = None
+    if params["grade"]:
+        # The verifier and the grader run side by side; the grader takes the verifier's chain and name
+        # findings once its own probes are done, the verifier the grader's version findings (its hellos ask
+        # about every version anyway, so the verifier makes no version handshakes of its own).
+        main_only = dataclasses.replace(settings, probe_protocols=False)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
+            verifying = side.submit(_probe.verify, endpoints, main_only, expectations, contexts=contexts,
+                                    inspect=inspect)
+            grades = _tlsgrade.grade(
+                [_grade_target(endpoint, settings) for endpoint in endpoints], tlsa_records=records,
+                timeout=params["timeout"], budget=params["grade_timeout"], workers=params["workers"],
+                all_groups=params["grade_all_groups"],
+                facts=lambda: {r.endpoint: _grade_facts(r) for r in verifying.result()})
+            reports = verifying.result()
+        if settings.probe_protocols:
+            for report, graded in zip(reports, grades):
+                _probe.judge_with_protocols(report, _tlsgrade.version_findings(graded), expectations)
+        _apply_grade_failures(reports, grades, params["grade_fail_on"])
+    else:
+        reports = _probe.verify(endpoints, settings, expectations, contexts=contexts, inspect=inspect)
     # A CRL of a CA that issued none of the served certificates: the CRL or the served certificates are
     # wrong. Every endpoint that served one says so, and keeps the rest of its report (a snake-oil
     # certificate, say, is still named as such).
@@ -820,7 +1025,7 @@ def run(module: AnsibleModule) -> dict:
         if unused and report.facts.get("fingerprint_sha256"):
             report.failures.append(unused)
             report.ok = False
-    extra = {}
+    extra = {} if grades is None else {"grades": grades, "grade_summary": [g["summary"] for g in grades]}
     if params["expect_installed"]:
         judged = _lifecycle.installed_facts(lifecycle, [(p.live("cert"), p.live("chain")) for p in found], anchor=params["ca_path"])
         extra["installed_certificates"] = [dict({"path": path, "fingerprint_sha256": by_path[path]}, **judged.get(path, {}))
@@ -839,12 +1044,38 @@ def run(module: AnsibleModule) -> dict:
     )
 
 
+def _grade_target(endpoint: _probe.Endpoint, settings: _probe.Settings) -> _tlsgrade.Target:
+    # The ports of one protocol share the server's processes (Dovecot's imap-login serves 143 and 993).
+    service = {"smtps": "smtp", "imaps": "imap", "pop3s": "pop3"}.get(endpoint.protocol, endpoint.protocol)
+    return _tlsgrade.Target(label=endpoint.label, port=endpoint.port, server_name=endpoint.check_name,
+                            open=lambda: _probe.open_for_tls(endpoint, settings), host=endpoint.host, service=service)
+
+
+def _grade_facts(report: _probe.EndpointReport) -> dict:
+    return {"chain_valid": report.chain_valid, "chain_error": report.chain_error,
+            "hostname_matches": report.hostname_matches, "names": report.names}
+
+
+def _apply_grade_failures(reports: list[_probe.EndpointReport], grades: list[dict], fail_on: list[str]) -> None:
+    for report, graded in zip(reports, grades):
+        found = []
+        if "insufficient" in fail_on and graded["insufficient"]:
+            found.append(f"insufficient: {', '.join(graded['insufficient'])}")
+        if "phase out" in fail_on and graded["phase_out"]:
+            found.append(f"phase out: {', '.join(graded['phase_out'])}")
+        if fail_on and graded["verdict"] == "not graded":
+            found.append(graded["subtests"]["starttls_exists"]["detail"])
+        if found:
+            report.failures.append(f"internet.nl grade {graded['verdict']} ({'; '.join(found)})")
+            report.ok = False
+
+
 def main() -> None:
     module = _validate.checked_module(RULES, argument_spec=argument_spec(), supports_check_mode=True)
     _crypto.require_cryptography(module)
     try:
         result = run(module)
-    except (_probe.ProbeError, _lifecycle.LifecycleError) as exc:
+    except (_probe.ProbeError, _lifecycle.LifecycleError, _tlsgrade.GradeError) as exc:
         module.fail_json(msg=str(exc))
     failed = result["failed_endpoints"]
     if failed:

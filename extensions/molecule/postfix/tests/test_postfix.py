@@ -25,7 +25,7 @@ PORTS = [pytest.param(25, "smtp", id="25-starttls"), pytest.param(587, "smtp", i
 # TLS 1.3 signature algorithms that make the server pick one certificate or the other.
 SIGALGS = {"rsa": "rsa_pss_rsae_sha256", "ecdsa": "ecdsa_secp256r1_sha256"}
 INTERMEDIATE_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-                        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+                        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:@SECLEVEL=2")
 
 SMTP_AUTH = r"""
 import smtplib, ssl, sys

@@ -67,6 +67,25 @@ def test_revoked_comes_first_then_expired_then_the_renewal_rule():
     assert audit_rows([own], host="mx1")[0]["status"] == "REVOKED"
 
 
+def test_rows_carry_the_hosts_worst_grade_and_the_subtests_per_port():
+    grades = [{"endpoint": "127.0.0.1:25/smtp", "verdict": "would pass", "insufficient": [], "phase_out": ["cert_pubkey"]},
+              {"endpoint": "127.0.0.1:993/imaps", "verdict": "would fail", "insufficient": ["tls_version", "tls_ciphers"],
+               "phase_out": ["cert_pubkey"]},
+              {"endpoint": "127.0.0.1:110/pop3", "verdict": "not graded", "insufficient": [], "phase_out": []}]
+    verify = {"failed_endpoints": [{"endpoint": "127.0.0.1:993/imaps",
+                                    "failures": ["internet.nl grade would fail (insufficient: tls_version, tls_ciphers)"]}],
+              "grades": grades}
+    [row] = audit_rows([cert(80)], host="mx1", verify=verify)
+    assert row["grade"] == "would fail"
+    assert row["grade_insufficient"] == ["127.0.0.1:993/imaps: tls_version, tls_ciphers"]
+    assert row["grade_phase_out"] == ["127.0.0.1:25/smtp: cert_pubkey", "127.0.0.1:993/imaps: cert_pubkey"]
+    assert row["status"] == "PORTS-FAIL"
+    assert audit_rows([cert(80)], host="mx1", verify={"grades": grades[2:]})[0]["grade"] == "not graded"
+    assert audit_rows([cert(80)], host="mx1", verify={"grades": grades[:1]})[0]["grade"] == "would pass"
+    ungraded = audit_rows([cert(80)], host="mx1", verify={"failed_endpoints": []})[0]
+    assert (ungraded["grade"], ungraded["grade_insufficient"], ungraded["grade_phase_out"]) == ("", [], [])
+
+
 def test_bad_input_is_refused_naming_the_filter():
     with pytest.raises(AnsibleFilterError, match="expects the list of certificate facts"):
         audit_rows("x", host="mx1")

@@ -19,9 +19,9 @@ PACKAGE = "ansible_collections.postmaster.tls.plugins.module_utils"
 
 # Shared vocabulary and helpers that backends may import (and that import only each other).
 FLOORS = frozenset({"_batch", "_commands", "_crl", "_crypto", "_ct", "_fileio", "_layout", "_lifecycle", "_lifetime", "_pathcheck",
-                    "_pem", "_profiles", "_sasl", "_service", "_validate", "_x509"})
+                    "_pem", "_profiles", "_sasl", "_service", "_tlswire", "_validate", "_x509"})
 # The backends named in the project's rules; any other non-floor file counts as one too.
-KNOWN_BACKENDS = frozenset({"_keys", "_csr", "_certificate", "_chain", "_postfix", "_dovecot", "_probe"})
+KNOWN_BACKENDS = frozenset({"_keys", "_csr", "_certificate", "_chain", "_postfix", "_dovecot", "_probe", "_tlsgrade"})
 
 
 def module_utils_imports(source: str) -> set[str]:

@@ -682,3 +682,17 @@ def test_a_served_key_below_the_floors_is_a_failure():
     _probe._judge(report, _probe.Expectations(check_hostname=False))
     assert "serves a certificate with an RSA key of 1024 bits, fewer than 2048, which clients refuse" in report.failures
     assert report.to_dict()["key_size"] == 1024 and report.to_dict()["key_type"] == "rsa"
+
+
+def test_judging_again_with_the_graders_versions_keeps_the_inspect_hooks_failures():
+    """With grading, the report is judged again with the grader's version findings: a revoked certificate that the
+    inspect hook (mail_tls_verify's revocation check) found must still fail the endpoint afterwards."""
+    report = _probe.EndpointReport(endpoint="127.0.0.1:993/imaps", host="127.0.0.1", port=993, protocol="imaps",
+                                   server_name="mail.example.org", reachable=True, tls_version="TLSv1.3",
+                                   chain_valid=True, hostname_matches=True)
+    report.inspect_failures = ["served certificate 4f:2a is revoked (keyCompromise, since 2026-12-01T10:00:00Z)"]
+    report.failures = ["an old verdict that judging again replaces", *report.inspect_failures]
+    expectations = _probe.Expectations(validate_chain=False, check_hostname=False)
+    _probe.judge_with_protocols(report, {"TLSv1.2": ("accepted", "x"), "TLSv1.3": ("accepted", "y")}, expectations)
+    assert report.failures == report.inspect_failures and report.ok is False
+    assert "inspect_failures" not in report.to_dict()
