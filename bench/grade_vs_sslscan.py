@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,20 +54,21 @@ import verify_vs_sslscan as base  # noqa: E402  (the verify benchmark's containe
 GOAL_RATIO = 10.0
 TESTSSL_CHECKS = ["-p", "-E", "-S", "-P", "-f", "-R", "-C"]
 STARTTLS = {25: "smtp", 587: "smtp", 143: "imap", 110: "pop3"}
+TESTSSL_ERRORS = 240
 # The full grade (every accepted group too, as sslscan's full scan lists them), not the verify role's default.
 MODULE_ARGS = {"all_ports": True, "server_name": "mail.example.test", "report_only": True, "grade": True,
                "grade_all_groups": True}
 
 
 
-def intermediate_ciphers() -> str:
-    """The collection's intermediate cipher list, from its one definition (_profiles.py, no imports)."""
-    path = base.ROOT / "plugins" / "module_utils" / "_profiles.py"
-    spec = importlib.util.spec_from_file_location("pm_bench_profiles", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.PROFILES["intermediate"].cipher_list
+def intermediate_ciphers(collections: Path) -> str:
+    """The collection's intermediate cipher list, from its one definition (_profiles.py), imported from the
+    copy of the collection under ``collections`` (it imports the collection's other floor modules)."""
+    if str(collections) not in sys.path:
+        sys.path.insert(0, str(collections))
+    from ansible_collections.postmaster.tls.plugins.module_utils import _profiles  # pylint: disable=import-outside-toplevel
+
+    return _profiles.PROFILES["intermediate"].cipher_list
 
 
 class Container(base.Container):
@@ -76,11 +77,11 @@ class Container(base.Container):
         self.name = f"pm-bench-grade-{flavour}-{os.getpid()}"
         self.flavour = flavour
 
-    def prepare(self) -> None:
+    def prepare(self, collections: Path) -> None:  # pylint: disable=arguments-differ
         super().prepare()
         if self.flavour != "deployed":
             return
-        ciphers = intermediate_ciphers()
+        ciphers = intermediate_ciphers(collections)
         self.sh(
             "postconf -e 'smtpd_tls_protocols=>=TLSv1.2' 'smtpd_tls_mandatory_protocols=>=TLSv1.2'"
             f" smtpd_tls_ciphers=high smtpd_tls_mandatory_ciphers=high 'tls_high_cipherlist={ciphers}'"
@@ -103,7 +104,12 @@ def testssl_all(container: Container) -> float:
                 *TESTSSL_CHECKS]
         if port in STARTTLS:
             argv += ["--starttls", STARTTLS[port]]
-        out = base.run([*argv, f"127.0.0.1:{port}"], timeout=1800).stdout
+        done = subprocess.run([*argv, f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=1800, check=False)
+        # testssl.sh 3.0's exit status adds up the findings of its checks; only 240 and above are its own
+        # errors (no connection, bad options, ...).
+        if done.returncode >= TESTSSL_ERRORS:
+            raise base.BenchError(f"testssl.sh failed on port {port} ({done.returncode}): {done.stdout[-600:]}")
+        out = done.stdout
         if "TLS 1.2" not in out and "TLSv1.2" not in out:
             raise base.BenchError(f"testssl.sh found no TLS 1.2 on port {port}: {out[-400:]}")
     return time.monotonic() - start
@@ -140,7 +146,7 @@ def main() -> int:
         keep = base.ansible_env(collections, ANSIBLE_KEEP_REMOTE_FILES="1")
         payloads = {}
         for flavour, container in containers.items():
-            container.prepare()
+            container.prepare(collections)
             argv = base.ansible_adhoc(container, keep)
             argv[-1] = json.dumps(MODULE_ARGS)
             check_grades(base.run(argv, env=keep).stdout)

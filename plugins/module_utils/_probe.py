@@ -1046,6 +1046,9 @@ def judge_with_protocols(report: EndpointReport, verdicts: dict[str, tuple[str, 
     _set_protocols(report, {v: verdicts[v] for v in TLS_VERSIONS if v in verdicts})
     report.failures.clear()
     _judge(report, expectations)
+    if expectations.min_protocol and verdicts.get("SSLv3", ("",))[0] == "accepted":
+        # Only hand-built hellos still reach SSLv3; every floor the option allows is above it.
+        report.failures.append(f"accepts SSLv3 (below min_protocol {expectations.min_protocol})")
     report.failures.extend(report.inspect_failures)
     report.ok = not report.failures
 

@@ -265,8 +265,10 @@ options:
   grade_fail_on:
     description:
       - Verdicts that make a graded endpoint fail. A line is added to its RV(endpoints[].failures), so it is listed in
-        RV(failed_endpoints) and fails the task unless O(report_only=true). V(insufficient) is any subtest graded
-        insufficient (informational ones included), V(phase out) any graded phase out.
+        RV(failed_endpoints) and fails the task unless O(report_only=true). V(insufficient) is any subtest internet.nl
+        counts graded insufficient (the port would fail), V(phase out) any graded phase out.
+      - The informational subtests (C(cert_trust), C(cert_hostmatch)) are the chain and name checks this module makes
+        anyway; they fail an endpoint through O(validate_chain) and O(check_hostname), not through this option.
       - Empty (the default) reports the grades without failing on them.
     type: list
     elements: str
@@ -1059,8 +1061,9 @@ def _grade_facts(report: _probe.EndpointReport) -> dict:
 def _apply_grade_failures(reports: list[_probe.EndpointReport], grades: list[dict], fail_on: list[str]) -> None:
     for report, graded in zip(reports, grades):
         found = []
-        if "insufficient" in fail_on and graded["insufficient"]:
-            found.append(f"insufficient: {', '.join(graded['insufficient'])}")
+        counted = [name for name in graded["insufficient"] if name not in _tlsgrade.INFORMATIONAL]
+        if "insufficient" in fail_on and counted:
+            found.append(f"insufficient: {', '.join(counted)}")
         if "phase out" in fail_on and graded["phase_out"]:
             found.append(f"phase out: {', '.join(graded['phase_out'])}")
         if fail_on and graded["verdict"] == "not graded":

@@ -696,3 +696,27 @@ def test_judging_again_with_the_graders_versions_keeps_the_inspect_hooks_failure
     _probe.judge_with_protocols(report, {"TLSv1.2": ("accepted", "x"), "TLSv1.3": ("accepted", "y")}, expectations)
     assert report.failures == report.inspect_failures and report.ok is False
     assert "inspect_failures" not in report.to_dict()
+
+
+def test_version_findings_of_the_grader_are_judged_sslv3_too():
+    """With grading, the version verdicts come from the grader's hand-built hellos, which reach SSLv3."""
+    verdicts = {"SSLv3": ("accepted", "SSLv3 TLS_RSA_WITH_AES_128_CBC_SHA"), "TLSv1": ("accepted", "TLSv1 x"),
+                "TLSv1.1": ("refused", "handshake_failure"), "TLSv1.2": ("accepted", "TLSv1.2 y"),
+                "TLSv1.3": ("error", "no answer in time")}
+
+    def judged(expectations):
+        report = _probe.EndpointReport(endpoint="127.0.0.1:25/smtp", host="127.0.0.1", port=25, protocol="smtp",
+                                       server_name=None, reachable=True, tls_version="TLSv1.2")
+        _probe.judge_with_protocols(report, verdicts, expectations)
+        return report
+
+    report = judged(_probe.Expectations(check_hostname=False, min_protocol="TLSv1.2"))
+    assert report.accepted_protocols == ["TLSv1", "TLSv1.2"] and "SSLv3" not in report.protocols
+    assert report.failures == ["accepts TLSv1 (below min_protocol TLSv1.2)", "accepts SSLv3 (below min_protocol TLSv1.2)"]
+    assert report.ok is False
+    assert judged(_probe.Expectations(check_hostname=False, min_protocol=None)).failures == []
+    # No answer on any version: nothing to judge them by, and the report says so.
+    silent = _probe.EndpointReport(endpoint="127.0.0.1:25/smtp", host="127.0.0.1", port=25, protocol="smtp",
+                                   server_name=None, reachable=True, tls_version="TLSv1.3")
+    _probe.judge_with_protocols(silent, {}, _probe.Expectations(check_hostname=False))
+    assert silent.notes == ["the TLS versions are unknown: the version probes got no answer"] and silent.protocols == {}

@@ -129,3 +129,20 @@ def test_dane_is_judged_against_the_installed_keys_unless_records_are_given(run_
     given = run_module(mail_tls_verify.main, dict(args, tlsa_records=["3 1 1 " + "00" * 32], grade_fail_on=["insufficient"]))
     assert given["grades"][0]["subtests"]["dane_valid"]["verdict"] == "insufficient"
     assert given["failed"] is True and "dane_valid" in given["msg"]
+
+
+def test_informational_subtests_fail_through_the_checks_not_through_grade_fail_on(run_module, smtps):
+    """cert_hostmatch (like cert_trust) is informational on internet.nl's mail test: with check_hostname off, a name
+    mismatch is reported in the grade and fails nothing; with it on, the verifier's own check fails the port."""
+    port, root = smtps
+    args = {"endpoints": [{"port": port, "protocol": "smtps"}], "server_name": "other.example.org", "ca_path": root,
+            "grade": True, "grade_fail_on": ["insufficient"], "check_hostname": False}
+    relaxed = run_module(mail_tls_verify.main, args)
+    assert relaxed.get("failed") is not True, relaxed.get("msg")
+    [graded] = relaxed["grades"]
+    assert graded["subtests"]["cert_hostmatch"]["verdict"] == "insufficient"
+    assert graded["insufficient"] == ["cert_hostmatch"] and graded["verdict"] == "would pass"
+
+    strict = run_module(mail_tls_verify.main, dict(args, check_hostname=True))
+    assert strict["failed"] is True
+    assert strict["endpoints"][0]["failures"] == ["certificate does not cover other.example.org (it is for mail.example.org)"]
