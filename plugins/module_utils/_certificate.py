@@ -159,22 +159,9 @@ def check_csr(csr: x509.CertificateSigningRequest, *, csr_source: str, private_k
 
 def check_ca(ca_cert: x509.Certificate, ca_key, *, ca_source: str, key_source: str, now: datetime.datetime) -> None:
     """The CA certificate can sign: it is a CA, its key is the one given, it is valid now."""
-    if not _x509.is_ca(ca_cert):
-        raise CertificateError(f"{ca_source} ('{_crypto.name_to_string(ca_cert.subject)}') is not a CA certificate "
-                               "(basicConstraints CA:TRUE missing); create one with postmaster.tls.local_ca")
-    try:
-        usage = ca_cert.extensions.get_extension_for_class(x509.KeyUsage).value
-        if not usage.key_cert_sign:
-            raise CertificateError(f"{ca_source}: the CA certificate's keyUsage does not allow keyCertSign")
-    except x509.ExtensionNotFound:
-        pass
-    if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
-        raise CertificateError(f"{key_source} is not the private key of the CA certificate {ca_source}; give the CA's own key")
-    if _crypto.not_valid_after(ca_cert) <= now:
-        raise CertificateError(f"the CA certificate {ca_source} expired on {_x509.iso8601(_crypto.not_valid_after(ca_cert))}; "
-                               "renew it (postmaster.tls.local_ca) before issuing")
-    if _crypto.not_valid_before(ca_cert) > now:
-        raise CertificateError(f"the CA certificate {ca_source} is not valid before {_x509.iso8601(_crypto.not_valid_before(ca_cert))}; check the clock")
+    problem = _x509.signing_ca_problem(ca_cert, ca_key, signs="certificates", ca_source=ca_source, key_source=key_source, now=now)
+    if problem:
+        raise CertificateError(problem)
 
 
 # ---------------------------------------------------------------------------------------------

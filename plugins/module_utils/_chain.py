@@ -246,16 +246,10 @@ def build_chain(
 
 
 def _check_ca(cert: x509.Certificate) -> None:
-    role = "intermediate certificate"
-    if not _x509.is_ca(cert):
-        raise _x509.CheckError(_x509.CHECK_CA, _x509.describe(cert, role),
-                               "it is not a CA certificate (basicConstraints CA:TRUE missing) and cannot issue")
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if not usage.key_cert_sign:
-        raise _x509.CheckError(_x509.CHECK_CA, _x509.describe(cert, role), "its keyUsage does not allow keyCertSign")
+    problem = _x509.ca_usage_problem(cert)
+    if problem:
+        raise _x509.CheckError(_x509.CHECK_CA, _x509.describe(cert, "intermediate certificate"),
+                               f"{problem}; it cannot issue the certificate below it")
 
 
 def check_install(

@@ -217,24 +217,10 @@ def diff_summary(crl: x509.CertificateRevocationList | None, exists: bool) -> st
 # (plugin_utils._local_ca, which keeps the CRL for the certificate role)
 # ---------------------------------------------------------------------------------------------
 def check_ca(ca_cert: x509.Certificate, ca_key: t.Any, *, ca_path: str, key_path: str, now: datetime.datetime) -> None:
-    """A CA that can sign CRLs clients accept: CA:TRUE, cRLSign allowed, the key is its own, not expired."""
-    try:
-        constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        constraints = None
-    if constraints is None or not constraints.ca:
-        raise RevocationError(f"{ca_path} is not a CA certificate (basicConstraints CA:TRUE missing); give the local CA's certificate")
-    try:
-        if not ca_cert.extensions.get_extension_for_class(x509.KeyUsage).value.crl_sign:
-            raise RevocationError(f"{ca_path}: the CA certificate's keyUsage does not allow cRLSign, so clients would "
-                                  "refuse its CRLs; renew the CA with postmaster.tls.local_ca (it sets cRLSign)")
-    except x509.ExtensionNotFound:
-        pass
-    if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
-        raise RevocationError(f"{key_path} is not the private key of the CA certificate {ca_path}; give the CA's own key")
-    if _crypto.not_valid_after(ca_cert) <= now:
-        raise RevocationError(f"the CA certificate {ca_path} expired on {_x509.iso8601(_crypto.not_valid_after(ca_cert))}; "
-                              "renew it (postmaster.tls.local_ca) first")
+    """A CA that can sign CRLs clients accept: CA:TRUE, cRLSign allowed, the key is its own, valid now."""
+    problem = _x509.signing_ca_problem(ca_cert, ca_key, signs="CRLs", ca_source=ca_path, key_source=key_path, now=now)
+    if problem:
+        raise RevocationError(problem)
 
 
 def load_existing(data: bytes | None, ca_cert: x509.Certificate, *, path: str, ca_path: str) -> x509.CertificateRevocationList | None:

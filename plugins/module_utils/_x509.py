@@ -151,6 +151,37 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject and _crypto.is_signed_by(cert, cert)
 
 
+def ca_usage_problem(cert: x509.Certificate, *, signs: str = "certificates") -> str | None:
+    """Why ``cert`` cannot sign ``signs`` ("certificates" or "CRLs"): not a CA, or its keyUsage (when present)
+    leaves out keyCertSign or cRLSign. None when it can."""
+    if not is_ca(cert):
+        return "it is not a CA certificate (basicConstraints CA:TRUE missing)"
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    bit, allowed = ("cRLSign", usage.crl_sign) if signs == "CRLs" else ("keyCertSign", usage.key_cert_sign)
+    return None if allowed else f"its keyUsage does not allow {bit}, so clients refuse the {signs} it signs"
+
+
+def signing_ca_problem(ca_cert: x509.Certificate, ca_key: t.Any, *, signs: str, ca_source: str, key_source: str,
+                       now: datetime.datetime) -> str | None:
+    """Why the CA ``ca_cert`` with ``ca_key`` cannot sign ``signs`` now (the fix is in the message); None when it can.
+    One check for every signer: the local CA issuing leaves and signing its CRL."""
+    problem = ca_usage_problem(ca_cert, signs=signs)
+    if problem:
+        return (f"{ca_source} ('{_crypto.name_to_string(ca_cert.subject)}'): {problem}; give the local CA's certificate, "
+                "or create or renew it with postmaster.tls.local_ca")
+    if not _crypto.same_public_key(ca_cert.public_key(), ca_key.public_key()):
+        return f"{key_source} is not the private key of the CA certificate {ca_source}; give the CA's own key"
+    if _crypto.not_valid_after(ca_cert) <= now:
+        return (f"the CA certificate {ca_source} expired on {iso8601(_crypto.not_valid_after(ca_cert))}; "
+                f"renew it (postmaster.tls.local_ca) before it signs {signs}")
+    if _crypto.not_valid_before(ca_cert) > now:
+        return f"the CA certificate {ca_source} is not valid before {iso8601(_crypto.not_valid_before(ca_cert))}; check the clock"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Facts: the one shape every module returns a certificate in
 # ---------------------------------------------------------------------------------------------

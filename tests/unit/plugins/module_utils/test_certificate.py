@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crypto, _x509
+from ansible_collections.postmaster.tls.tests.unit.conftest import key_usage_of
 
 DAY = datetime.timedelta(days=1)
 
@@ -155,6 +156,21 @@ def test_check_ca(pki, ca):
         _certificate.check_ca(leaf, pki.key("leaf"), ca_source="leaf.pem", key_source="leaf.key", now=pki.now)
     with pytest.raises(_certificate.CertificateError, match="expired"):
         _certificate.check_ca(ca_cert, ca_key, ca_source="ca.pem", key_source="ca.key", now=pki.now + 4000 * DAY)
+
+
+def test_one_signing_ca_check_for_certificates_and_crls(pki):
+    """The local CA issuing leaves and signing its CRL pass the same check; only the keyUsage bit asked differs."""
+    key = pki.key("ca-no-crlsign")
+    cert = pki.cert("Cert-only CA", key, ca=True, usage=key_usage_of(digital_signature=True, key_cert_sign=True))
+    args = dict(ca_source="ca.pem", key_source="ca.key", now=pki.now)
+    assert _x509.signing_ca_problem(cert, key, signs="certificates", **args) is None
+    problem = _x509.signing_ca_problem(cert, key, signs="CRLs", **args)
+    assert problem == ("ca.pem ('CN=Cert-only CA'): its keyUsage does not allow cRLSign, so clients refuse the CRLs it signs; "
+                       "give the local CA's certificate, or create or renew it with postmaster.tls.local_ca")
+    early = pki.cert("Future CA", key, ca=True, not_before=pki.now + DAY, not_after=pki.now + 100 * DAY)
+    assert "is not valid before" in _x509.signing_ca_problem(early, key, signs="CRLs", **args)
+    assert "renew it (postmaster.tls.local_ca) before it signs CRLs" in _x509.signing_ca_problem(
+        cert, key, signs="CRLs", ca_source="ca.pem", key_source="ca.key", now=pki.now + 4000 * DAY)
 
 
 def test_renewal_window():
