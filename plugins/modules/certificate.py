@@ -35,8 +35,6 @@ extends_documentation_fragment:
   - postmaster.tls.certificate
   - postmaster.tls.cryptography
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details:

@@ -45,8 +45,6 @@ extends_documentation_fragment:
   - postmaster.tls.attributes.FILES
   - postmaster.tls.cryptography
 attributes:
-  platform:
-    platforms: posix
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
@@ -158,6 +156,7 @@ options:
     description:
       - With O(provider=ownca), keep the local CA's CRL in O(ca_dir) (C(crl.pem), C(crl.der)), re-signed before its
         C(nextUpdate), and install a copy at O(crl_dest) on the mail host.
+      - With any other O(provider) the task fails (that CA publishes its own revocations); so does O(crl_url).
     type: bool
     default: false
   crl_dest:

@@ -28,9 +28,6 @@ extends_documentation_fragment:
   - postmaster.tls.cryptography
   - postmaster.tls.lifecycle
   - postmaster.tls.lifecycle.RENEWAL
-attributes:
-  platform:
-    platforms: posix
 options:
   paths:
     description:

@@ -43,8 +43,6 @@ extends_documentation_fragment:
   - postmaster.tls.attributes.FILES
   - postmaster.tls.cryptography
 attributes:
-  platform:
-    platforms: posix
   check_mode:
     support: full
     details:

@@ -44,8 +44,6 @@ attributes:
         SHA-256, and the file's mode, owner and group.
   idempotent:
     support: full
-  platform:
-    platforms: posix
 options:
   path:
     description:

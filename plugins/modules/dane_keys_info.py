@@ -29,9 +29,6 @@ extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
   - postmaster.tls.cryptography
-attributes:
-  platform:
-    platforms: posix
 options:
   base_dir:
     description: Root of the layout.

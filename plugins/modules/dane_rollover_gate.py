@@ -41,8 +41,6 @@ attributes:
     support: full
     details:
       - Never reports a change; the ledger it keeps is bookkeeping.
-  platform:
-    platforms: posix
 options:
   name:
     description: The mail host's name (the MX target), such as V(mail.example.org).

@@ -42,8 +42,6 @@ attributes:
       - The managed record sets before and after, as zone-file lines.
   idempotent:
     support: full
-  platform:
-    platforms: posix
 options:
   server:
     description:

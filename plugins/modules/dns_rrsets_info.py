@@ -21,9 +21,6 @@ extends_documentation_fragment:
   - postmaster.tls.attributes
   - postmaster.tls.attributes.INFO_MODULE
   - postmaster.tls.dns
-attributes:
-  platform:
-    platforms: posix
 options:
   rrsets:
     description:

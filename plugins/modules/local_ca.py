@@ -41,8 +41,6 @@ attributes:
     details:
       - Except with O(force=true).
     support: full
-  platform:
-    platforms: posix
 options:
   privatekey_path:
     description:

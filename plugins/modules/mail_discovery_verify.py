@@ -283,7 +283,7 @@ def run(params: dict) -> dict:
                 txt_source = "the record mail_discovery publishes"
         checks += check_files(domain, context=contexts.verifying, connect_address=params["connect_address"],
                               timeout=params["timeout"], txt_id=txt_id, txt_source=txt_source)
-        if resolver is not None:
+        if resolver is not None and domain.srv:
             checks += check_srv(resolver, domain)
     if params["check_endpoints"]:
         checks += check_endpoints(domains, params, settings)

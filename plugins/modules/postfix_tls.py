@@ -69,8 +69,6 @@ attributes:
       - The whole text of C(main.cf) and C(master.cf) before and after, and the SNI table's source file.
   idempotent:
     support: full
-  platform:
-    platforms: posix
 options:
   config_dir:
     description:

@@ -51,8 +51,6 @@ attributes:
     support: partial
     details:
       - Idempotent with every O(regenerate) policy except V(always), which makes a new key on every run.
-  platform:
-    platforms: posix
 options:
   path:
     description:
