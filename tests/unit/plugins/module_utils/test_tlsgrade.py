@@ -12,10 +12,10 @@ import hashlib
 import socket
 import ssl
 import struct
-import threading
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from local_server import LocalServer
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _tlsgrade, _tlswire
 
@@ -23,27 +23,16 @@ from ansible_collections.postmaster.tls.plugins.module_utils import _tlsgrade, _
 # ------------------------------------------------------------------------------------------------
 # In-process servers
 # ------------------------------------------------------------------------------------------------
-class Server:
-    """A TLS server (implicit TLS) that finishes handshakes it can and drops everything else."""
+class Server(LocalServer):
+    """A TLS server (implicit TLS) that finishes handshakes it can and drops everything else; with ``raw``
+    it answers every connection with those bytes instead."""
 
     def __init__(self, context: ssl.SSLContext, raw: bytes | None = None) -> None:
         self.context = context
         self.raw = raw
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(backlog=64)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _peer = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)
         try:
             if self.raw is not None:
@@ -55,12 +44,6 @@ class Server:
             pass
         finally:
             conn.close()
-
-    def open(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def server_context(pki, *, kind: str = "rsa", size: int = 2048, ciphers: str | None = None,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import socket
 import ssl
-import threading
 
 import pytest
+from local_server import LocalServer
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _crypto, _layout, _probe
 from ansible_collections.postmaster.tls.plugins.modules import dane_keys_info
@@ -153,7 +153,7 @@ def test_a_weak_planned_key_is_refused_naming_the_option(run_module, tmp_path):
 # ------------------------------------------------------------------------------------------------
 # What the ports serve, per key type: a real TLS server holding an RSA and an ECDSA certificate
 # ------------------------------------------------------------------------------------------------
-class TLSServer:
+class TLSServer(LocalServer):
     """Implicit TLS on 127.0.0.1 (as on 465): a handshake with the certificates it holds, then close."""
 
     def __init__(self, pairs: list[tuple[str, str]], *, connections: int | None = None) -> None:
@@ -162,34 +162,25 @@ class TLSServer:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         for cert, key in pairs:
             self.context.load_cert_chain(cert, key)  # one slot per key type, as Postfix and Dovecot hold them
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(threaded=False)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _peer = self.listener.accept()
-            except OSError:
-                return
-            if self.connections is not None and self.connections <= 0:
-                self.held.append(conn)  # no handshake: the client's own deadline ends it
-                continue
-            if self.connections is not None:
-                self.connections -= 1
-            conn.settimeout(10)
-            try:
-                self.context.wrap_socket(conn, server_side=True).close()
-            except (OSError, ssl.SSLError):
-                conn.close()
+    def handle(self, conn: socket.socket) -> None:
+        if self.connections is not None and self.connections <= 0:
+            self.held.append(conn)  # no handshake: the client's own deadline ends it
+            return
+        if self.connections is not None:
+            self.connections -= 1
+        conn.settimeout(10)
+        try:
+            self.context.wrap_socket(conn, server_side=True).close()
+        except (OSError, ssl.SSLError):
+            conn.close()
 
     def endpoint(self) -> _probe.Endpoint:
         return _probe.Endpoint("127.0.0.1", self.port, "smtps", None)
 
     def close(self) -> None:
-        self.listener.close()
+        super().close()
         for conn in self.held:
             conn.close()
 

@@ -1,0 +1,43 @@
+# Copyright (c) postmaster.tls contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A TCP server on 127.0.0.1 for unit tests that talk to a real peer (the Molecule scenarios use real
+Postfix and Dovecot): a free port, an accept loop in a daemon thread, ``handle`` per connection."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class LocalServer:
+    """Listens on a free port of 127.0.0.1. Subclasses implement ``handle(conn)``; with ``threaded`` each
+    connection gets a thread of its own, else the accept loop handles them one after the other."""
+
+    def __init__(self, *, backlog: int = 16, threaded: bool = True) -> None:
+        self.threaded = threaded
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(backlog)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _peer = self.listener.accept()
+            except OSError:
+                return
+            if self.threaded:
+                threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+            else:
+                self.handle(conn)
+
+    def open(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def close(self) -> None:
+        self.listener.close()
