@@ -71,7 +71,9 @@ options:
         type: list
         elements: str
       srv:
-        description: Accepted for the C(dns_records) role's entries (whether it publishes this domain's SRV records); not used here.
+        description:
+          - Whether the C(dns_records) role publishes this domain's SRV records (V(true) when not set). With V(false)
+            M(postmaster.tls.mail_discovery_verify) does not check them; M(postmaster.tls.mail_discovery) ignores it.
         type: bool
       zone:
         description: Accepted for the C(dns_records) role's entries (the DNS zone of this domain's records); not used here.

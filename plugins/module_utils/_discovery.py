@@ -263,6 +263,8 @@ class Domain:
     username: str = "%EMAILADDRESS%"
     ttl: int | None = DEFAULT_TTL
     service_hosts: dict[str, str] = field(default_factory=dict)
+    # Whether the dns_records role publishes this domain's SRV records (its ``srv`` key); the verifier checks them only then.
+    srv: bool = True
 
     def host_of(self, name: str) -> str | None:
         """Where ``name`` is offered, or None when this domain does not offer it."""
@@ -346,7 +348,7 @@ def build_domain(raw: t.Mapping[str, t.Any], *, defaults: t.Mapping[str, t.Any] 
         name=name, mail_host=mail_host, services=services, mx=mx, mta_sts=bool(pick("mta_sts", True)),
         mta_sts_mode=mode, mta_sts_max_age=max_age, autoconfig=bool(pick("autoconfig", True)),
         autodiscover=bool(pick("autodiscover", True)), display_name=display_name, username=username, ttl=ttl,
-        service_hosts=service_hosts,
+        service_hosts=service_hosts, srv=raw.get("srv") is not False,
     )
     if domain.mta_sts and mode != "none" and not mx:
         raise DiscoveryError(f"{where}: mta_sts_mode {mode} needs at least one mx host name (RFC 8461 3.2)")

@@ -249,6 +249,17 @@ def test_verify_with_dns(run_module, web, published, monkeypatch):
     assert all(c["ok"] for c in result["checks"] if c["kind"] == "mta-sts-id")
 
 
+def test_verify_skips_the_srv_check_of_a_domain_the_dns_role_publishes_none_for(run_module, web, published, monkeypatch):
+    """A dns_records entry with srv: false publishes no SRV records, so checking them would fail for nothing."""
+    policy = _discovery.policy_text(published)
+    answers = {("_mta-sts.example.org", "TXT"): [FakeRDATA(strings=[f"v=STSv1; id={_discovery.mta_sts_id(policy)}".encode()])]}
+    monkeypatch.setattr(mail_discovery_verify, "_resolver", lambda params: FakeResolver(answers))
+    result = run_module(mail_discovery_verify.main, {**verify_args(web, check_dns=True), "domains": [{**DOMAIN, "srv": False}]})
+    assert "failed" not in result, result.get("msg")
+    assert [c for c in result["checks"] if c["kind"] == "dns"] == []
+    assert [c["ok"] for c in result["checks"] if c["kind"] == "mta-sts-id"] == [True]
+
+
 def test_verify_endpoints_use_the_probe_with_names(run_module, web, published, monkeypatch):
     seen = []
 
