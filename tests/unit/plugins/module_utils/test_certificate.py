@@ -169,8 +169,8 @@ def test_one_signing_ca_check_for_certificates_and_crls(pki):
                        "give the local CA's certificate, or create or renew it with postmaster.tls.local_ca")
     early = pki.cert("Future CA", key, ca=True, not_before=pki.now + DAY, not_after=pki.now + 100 * DAY)
     assert "is not valid before" in _x509.signing_ca_problem(early, key, signs="CRLs", **args)
-    assert "renew it (postmaster.tls.local_ca) before it signs CRLs" in _x509.signing_ca_problem(
-        cert, key, signs="CRLs", ca_source="ca.pem", key_source="ca.key", now=pki.now + 4000 * DAY)
+    assert "renew it (postmaster.tls.local_ca) before it signs certificates" in _x509.signing_ca_problem(
+        cert, key, signs="certificates", ca_source="ca.pem", key_source="ca.key", now=pki.now + 4000 * DAY)
 
 
 def test_renewal_window():
