@@ -383,12 +383,10 @@ class RevocationChecker:
         files = []
         for path in paths:
             try:
-                data = _fileio.read_bytes(path)
+                data = _fileio.read_option_file(path, option="crl_path", missing="give the CRL file (for a local CA, the "
+                                                "crl.pem postmaster.tls.local_ca_crl writes)")
             except _fileio.FileIOError as exc:
-                raise CRLError(f"crl_path: {exc}") from None
-            if data is None:
-                raise CRLError(f"crl_path {path} does not exist; give the CRL file (for a local CA, the crl.pem "
-                               "postmaster.tls.local_ca_crl writes)")
+                raise CRLError(str(exc)) from None
             files.append((path, load_crl(data, source=f"crl_path {path}")))
         return cls(files, fetch_crls=fetch_crls, timeout=timeout, now=now)
 

@@ -128,12 +128,10 @@ def _load_log(entry: t.Any, *, where: str, operator: str) -> Log:
 
 def load_log_list_file(path: str) -> dict[bytes, Log]:
     try:
-        data = _fileio.read_bytes(path)
+        data = _fileio.read_option_file(path, option="ct_log_list_path", missing="download the log list to that file first "
+                                        "(https://www.gstatic.com/ct/log_list/v3/log_list.json)")
     except _fileio.FileIOError as exc:
-        raise CTError(f"ct_log_list_path: {exc}") from None
-    if data is None:
-        raise CTError(f"ct_log_list_path {path} does not exist; download the log list to that file first "
-                      "(https://www.gstatic.com/ct/log_list/v3/log_list.json)")
+        raise CTError(str(exc)) from None
     return load_log_list(data, source=path)
 
 

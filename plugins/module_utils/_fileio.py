@@ -64,6 +64,18 @@ def read_bytes(path: str) -> bytes | None:
         raise FileIOError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def read_option_file(path: str, *, option: str, missing: str | None) -> bytes | None:
+    """The content of the file that ``option`` names. A read error is a FileIOError naming the option; so is a
+    missing file, with ``missing`` saying what to give, unless ``missing`` is None (the caller tolerates it: None)."""
+    try:
+        data = read_bytes(path)
+    except FileIOError as exc:
+        raise FileIOError(f"{option}: {exc}") from None
+    if data is None and missing is not None:
+        raise FileIOError(f"{option} {path} does not exist; {missing}")
+    return data
+
+
 def parse_mode(value: str | int | None, *, default: int | None) -> int | None:
     """An Ansible ``mode`` option (``"0640"``, ``"640"``, ``0o640`` or ``420``) as an int.
 

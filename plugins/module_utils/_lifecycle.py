@@ -137,14 +137,12 @@ def load_candidates(paths: t.Sequence[str], *, tolerate_missing: bool) -> list[x
     out: list[x509.Certificate] = []
     for path in paths:
         try:
-            data = _fileio.read_bytes(path)
+            data = _fileio.read_option_file(path, option="chain_paths", missing=None if tolerate_missing else (
+                "give the chain file (for example live/chain.pem) or the local CA certificate"))
         except _fileio.FileIOError as exc:
-            raise LifecycleError(f"chain_paths: {exc}") from None
+            raise LifecycleError(str(exc)) from None
         if data is None:
-            if tolerate_missing:
-                continue
-            raise LifecycleError(f"chain_paths {path} does not exist; give the chain file (for example live/chain.pem) "
-                                 "or the local CA certificate")
+            continue  # tolerated: an earlier task of a check-mode run would create it
         if not data.strip():
             continue  # an empty chain file: a certificate issued straight by a root has no intermediates
         try:

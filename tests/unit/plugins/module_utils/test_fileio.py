@@ -215,3 +215,17 @@ def test_a_directory_this_user_may_not_create_says_so_and_names_become(tmp_path,
                               f"it cannot write in (or look into) {tmp_path} (Permission denied)")
     assert message.endswith("run the task with become (become: true), as the postmaster.tls roles need")
     assert not (tmp_path / "postmaster-tls").exists()
+
+
+def test_read_option_file_names_the_option(tmp_path):
+    """A file an option names: its content; a missing one fails naming the option, path and fix, unless tolerated."""
+    present = tmp_path / "crl.pem"
+    present.write_bytes(b"data")
+    assert _fileio.read_option_file(str(present), option="crl_path", missing="give the CRL file") == b"data"
+    missing = str(tmp_path / "absent.pem")
+    with pytest.raises(_fileio.FileIOError) as caught:
+        _fileio.read_option_file(missing, option="crl_path", missing="give the CRL file")
+    assert str(caught.value) == f"crl_path {missing} does not exist; give the CRL file"
+    assert _fileio.read_option_file(missing, option="crl_path", missing=None) is None
+    with pytest.raises(_fileio.FileIOError, match=r"^ct_log_list_path: cannot read .*: Is a directory"):
+        _fileio.read_option_file(str(tmp_path), option="ct_log_list_path", missing="download it")
