@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import socket
 import threading
+import typing as t
 
 
 class LocalServer:
-    """Listens on a free port of 127.0.0.1. Subclasses implement ``handle(conn)``; with ``threaded`` each
-    connection gets a thread of its own, else the accept loop handles them one after the other."""
+    """Listens on a free port of 127.0.0.1. Each connection goes to ``handler`` when given, else to the subclass's
+    ``handle(conn)``; with ``threaded`` each connection gets a thread of its own, else the accept loop handles them
+    one after the other."""
 
-    def __init__(self, *, backlog: int = 16, threaded: bool = True) -> None:
+    def __init__(self, *, backlog: int = 16, threaded: bool = True,
+                 handler: t.Callable[[socket.socket], None] | None = None) -> None:
         self.threaded = threaded
+        self.handler = handler
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(backlog)
@@ -23,7 +27,9 @@ class LocalServer:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def handle(self, conn: socket.socket) -> None:
-        raise NotImplementedError
+        if self.handler is None:
+            raise NotImplementedError("give a handler or override handle")
+        self.handler(conn)
 
     def _accept(self) -> None:
         while True:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import socket
 import ssl
 import threading
 
 import pytest
+from local_server import LocalServer
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _certificate, _crl, _x509
 from ansible_collections.postmaster.tls.plugins.modules import certificate_info, mail_tls_verify
@@ -77,9 +77,6 @@ def imaps(pki_files):
     """The port of an implicit-TLS IMAP server serving the leaf (and the CA after it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki_files["chain_path"], pki_files["key_path"])
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
 
     def serve(conn):
         try:
@@ -93,17 +90,9 @@ def imaps(pki_files):
         except (OSError, ValueError, IndexError):
             pass
 
-    def accept():
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1]
-    listener.close()
+    server = LocalServer(handler=serve)
+    yield server.port
+    server.close()
 
 
 def _verify(run_module, port, files, **extra):

@@ -9,11 +9,10 @@ in tests/unit/plugins/module_utils/test_probe.py and against the real servers in
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
 
 import pytest
+from local_server import LocalServer
 
 from ansible_collections.postmaster.tls.plugins.modules import mail_tls_verify
 
@@ -26,9 +25,6 @@ def imaps(pki):
     key = pki.write("privkey.pem", leaf_key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain, key)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
 
     def serve(conn):
         try:
@@ -52,17 +48,9 @@ def imaps(pki):
         except (OSError, ValueError):
             pass
 
-    def accept():
-        while True:
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield listener.getsockname()[1], pki.write("root.pem", root), leaf, pki.write("cert.pem", leaf)
-    listener.close()
+    server = LocalServer(handler=serve)
+    yield server.port, pki.write("root.pem", root), leaf, pki.write("cert.pem", leaf)
+    server.close()
 
 
 def test_green_endpoint(run_module, imaps):
