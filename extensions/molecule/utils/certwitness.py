@@ -15,8 +15,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import typing as t
 
 import mailtest
+import testinfra
+import yaml
 
 # The seven mail ports: STARTTLS on 25, 587, 143 and 110, implicit TLS on 465, 993 and 995.
 PORTS = [(25, "smtp"), (587, "smtp"), (465, None), (143, "imap"), (993, None), (110, "pop3"), (995, None)]
@@ -53,6 +56,13 @@ def served(host, port: int, *, starttls: str | None, extra: list[str] | None = N
     """One handshake with ``-showcerts``: the s_client result and the fingerprints of the served chain."""
     hello = mailtest.s_client(host, port, starttls=starttls, extra=["-showcerts", *(extra or [])])
     return hello, fingerprints(hello.stdout)
+
+
+def mailserver_hosts() -> dict[str, t.Any]:
+    """The testinfra hosts of the Molecule inventory's ``mailservers`` group, by container name, in name order."""
+    with open(os.environ["MOLECULE_INVENTORY_FILE"], encoding="utf-8") as handle:
+        names = sorted(yaml.safe_load(handle)["mailservers"]["hosts"])
+    return {name: testinfra.get_host(f"docker://{name}") for name in names}
 
 
 def run_playbook(*args: str, timeout: int = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -12,14 +12,11 @@ modification times of every file involved, and the effective postconf/doveconf v
 
 from __future__ import annotations
 
-import os
 import re
 
 import certwitness
 import mailtest
 import pytest
-import testinfra
-import yaml
 
 DROPIN = "/etc/dovecot/conf.d/99-postmaster-tls.conf"
 # Every file site.yml manages or that could carry a setting it manages, and the roles' pending-reload
@@ -74,9 +71,7 @@ def _diffs_by_host(output: str) -> dict[str, dict[str, set[tuple[str, str]]]]:
 
 @pytest.fixture(scope="session")
 def check_runs():
-    with open(os.environ["MOLECULE_INVENTORY_FILE"], encoding="utf-8") as handle:
-        names = sorted(yaml.safe_load(handle)["mailservers"]["hosts"])
-    hosts = {name: testinfra.get_host(f"docker://{name}") for name in names}
+    hosts = certwitness.mailserver_hosts()
     start = {name: _snapshot(h) for name, h in hosts.items()}
     unchanged = certwitness.run_playbook("postmaster.tls.site", "--check", "--diff")
     after_unchanged = {name: _snapshot(h) for name, h in hosts.items()}

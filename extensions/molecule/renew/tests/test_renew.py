@@ -11,14 +11,11 @@ second time (nothing is due any more); records once more. The tests then judge e
 from __future__ import annotations
 
 import datetime
-import os
 import re
 
 import certwitness
 import mailtest
 import pytest
-import testinfra
-import yaml
 
 CERT = "/etc/postmaster-tls/mail.example.test/rsa/live/cert.pem"
 KEY = "/etc/postmaster-tls/mail.example.test/rsa/privkey.pem"
@@ -52,9 +49,7 @@ def _sections(output: str) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.fixture(scope="session")
 def renewal():
-    with open(os.environ["MOLECULE_INVENTORY_FILE"], encoding="utf-8") as handle:
-        names = sorted(yaml.safe_load(handle)["mailservers"]["hosts"])
-    hosts = {name: testinfra.get_host(f"docker://{name}") for name in names}
+    hosts = certwitness.mailserver_hosts()
     before = {name: _observe(h) for name, h in hosts.items()}
     first = certwitness.run_playbook("postmaster.tls.renew")
     after = {name: _observe(h) for name, h in hosts.items()}

@@ -23,8 +23,6 @@ import sys
 import certwitness
 import mailtest
 import pytest
-import testinfra
-import yaml
 
 testinfra_hosts = ["mailservers"]
 
@@ -75,9 +73,7 @@ def _dead_url() -> str:
 
 @pytest.fixture(scope="session")
 def story():
-    with open(os.environ["MOLECULE_INVENTORY_FILE"], encoding="utf-8") as handle:
-        names = sorted(yaml.safe_load(handle)["mailservers"]["hosts"])
-    hosts = {name: testinfra.get_host(f"docker://{name}") for name in names}
+    hosts = certwitness.mailserver_hosts()
     before = {name: _observe(h) for name, h in hosts.items()}
     for h in hosts.values():
         h.check_output(f"rm -rf /root/old-tree && cp -a {TREE} /root/old-tree")
@@ -88,7 +84,7 @@ def story():
     crl_pem = os.path.join(CA_DIR, "crl.pem")
     ca_pem = os.path.join(CA_DIR, "ca.pem")
     witness: dict = {"crl_text": _openssl("crl", "-in", crl_pem, "-noout", "-text").stdout, "verify": {}}
-    for name in names:
+    for name in hosts:
         for stage, observed in (("old", before), ("new", after)):
             for kind in TYPES:
                 path = os.path.join(EPHEMERAL, f"{name}-{stage}-{kind}.pem")
