@@ -104,7 +104,7 @@ def story():
     audit = certwitness.run_playbook("postmaster.tls.audit", "-e", f"postmaster_audit_output_dir={out}")
     dead_url = _dead_url()
     dead = certwitness.run_playbook(os.path.join(SCENARIO, "dead_cdp.yml"), "-e", f"pm_out={out}", "-e", f"pm_dead_url={dead_url}")
-    return {"names": names, "before": before, "revoke": revoke, "after": after, "witness": witness, "again": again,
+    return {"names": list(hosts), "before": before, "revoke": revoke, "after": after, "witness": witness, "again": again,
             "check": check, "audit": audit, "dead": dead, "dead_url": dead_url, "out": out}
 
 
