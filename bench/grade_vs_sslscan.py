@@ -26,6 +26,15 @@ Per round and container, in turn (so load on this shared machine hits every cont
              protocols, ciphers per protocol, server defaults (certificate), server preference,
              forward secrecy (groups), renegotiation and compression (-p -E -S -P -f -R -C).
 
+  module, role default   the same, with the verify role's default grade (grade=true alone: every
+             verdict, without listing each accepted group), entered with nsenter.
+
+Server CPU: around every run entered with nsenter (module, sslscan, testssl.sh) the container's cgroup
+CPU time is read, so each contender's cost to Postfix and Dovecot is measured apart from the client's
+own. (docker exec puts the module itself in the container's cgroup, so that run is not counted.) From
+it the floor: the module's start-up (wall time less its RV `elapsed`) plus the servers' CPU spread over
+every core of this machine, the least the module's run could take here even if the client cost nothing.
+
 BENCH_GRADE_FLAVOURS (or --flavours) picks the containers: stock, deployed or both (the default).
 Medians of the rounds (3, or 1 with BENCH_QUICK=1) and the ratios sslscan / module and testssl /
 module are printed; the goal is the module under a tenth of sslscan's time (ratio >= 10). Raw samples
@@ -49,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +71,14 @@ TESTSSL_ERRORS = 240
 # The full grade (every accepted group too, as sslscan's full scan lists them), not the verify role's default.
 MODULE_ARGS = {"all_ports": True, "server_name": "mail.example.test", "report_only": True, "grade": True,
                "grade_all_groups": True}
+# What the verify role runs (verify_grade: true): every verdict, the accepted groups not listed one by one.
+DEFAULT_ARGS = {key: value for key, value in MODULE_ARGS.items() if key != "grade_all_groups"}
+CGROUP_FILES = (  # cgroup v2 (cgroupfs or systemd driver, unified or hybrid), then v1 (nanoseconds)
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat", "/sys/fs/cgroup/docker/{id}/cpu.stat",
+    "/sys/fs/cgroup/unified/docker/{id}/cpu.stat", "/sys/fs/cgroup/unified/system.slice/docker-{id}.scope/cpu.stat",
+    "/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/docker/{id}/cpuacct.usage",
+    "/sys/fs/cgroup/cpuacct/system.slice/docker-{id}.scope/cpuacct.usage",
+)
 
 
 
@@ -79,6 +97,34 @@ class Container(base.Container):
         super().__init__(run_id)
         self.name = f"pm-bench-grade-{flavour}-{os.getpid()}"
         self.flavour = flavour
+        self.cgroup: Path | None = None
+
+    def __enter__(self) -> Container:
+        super().__enter__()
+        ident = base.run(["docker", "inspect", "-f", "{{.Id}}", self.name]).stdout.strip()
+        found = [Path(pattern.format(id=ident)) for pattern in CGROUP_FILES if Path(pattern.format(id=ident)).is_file()]
+        self.cgroup = found[0] if found else None
+        if self.cgroup is None:
+            print(f"[bench grade] no CPU accounting file for {self.name} under /sys/fs/cgroup: server CPU not measured",
+                  flush=True)
+        return self
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by everything in the container's cgroup (the mail servers), or None."""
+        if self.cgroup is None:
+            return None
+        text = self.cgroup.read_text(encoding="ascii")
+        if self.cgroup.name == "cpuacct.usage":
+            return int(text) / 1e9
+        usage = next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec "))
+        return int(usage) / 1e6
+
+    def served(self, contender: t.Callable[[], float]) -> tuple[float, float | None]:
+        """``contender``'s own result (its wall time) and the server CPU it cost."""
+        before = self.cpu_seconds()
+        seconds = contender()
+        after = self.cpu_seconds()
+        return seconds, None if before is None or after is None else after - before
 
     def prepare(self, collections: Path) -> None:  # pylint: disable=arguments-differ
         super().prepare()
@@ -126,7 +172,43 @@ def check_grades(text: str) -> dict:
     return result
 
 
-def main() -> int:
+def payload(container: Container, env: dict[str, str], args: dict, label: str) -> str:
+    """The AnsiballZ payload of one module run with ``args`` (kept by Ansible in the container, in a directory
+    of its own named by ``label``), checked."""
+    env = dict(env, ANSIBLE_REMOTE_TMP=f"/root/.ansible/tmp/{label}")
+    argv = base.ansible_adhoc(container, env)
+    argv[-1] = json.dumps(args)
+    check_grades(base.run(argv, env=env).stdout)
+    found = container.sh(f"find {env['ANSIBLE_REMOTE_TMP']} -name AnsiballZ_mail_tls_verify.py | head -n 1").strip()
+    if not found:
+        raise base.BenchError("Ansible left no AnsiballZ_mail_tls_verify.py in the container")
+    return found
+
+
+def entered(container: Container, path: str) -> tuple[float, dict]:
+    """The payload entered like sslscan: the container's mount, UTS, IPC, network and PID namespaces (setns to
+    its mount namespace makes its root the container's root), but not its cgroup."""
+    seconds, done = base.timed(["nsenter", "-t", container.pid, "-m", "-u", "-i", "-n", "-p", "/usr/bin/python3", path])
+    return seconds, check_grades(done.stdout)
+
+
+def median(values: list) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def floor_lines(got: dict[str, list], prefix: str, sslscan: float, cores: int) -> list[str]:
+    """Server CPU and the floor it sets for one module variant (``prefix``)."""
+    server = median(got[f"{prefix}_server_cpu"])
+    startup = median([w - e for w, e in zip(got[f"{prefix}_nsenter"], got[f"{prefix}_internal"])])
+    if server is None or startup is None:
+        return ["    servers' CPU: not measured (no cgroup CPU accounting file)"]
+    floor = startup + server / cores
+    return [f"    servers' CPU for it {server:6.2f} s; start-up and exit (wall less RV elapsed) {startup:.2f} s",
+            f"    floor here: start-up + servers' CPU / {cores} cores = {floor:.2f} s -> at best {sslscan / floor:.1f}x"]
+
+
+def main() -> int:  # pylint: disable=too-many-locals,too-many-statements
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1 if os.environ.get("BENCH_QUICK") else 3)
     parser.add_argument("--flavours", default=os.environ.get("BENCH_GRADE_FLAVOURS", "stock,deployed"),
@@ -140,9 +222,11 @@ def main() -> int:
             raise base.BenchError(f"{tool} is needed on this machine (./dev.sh setup installs it)")
     run_id = os.environ.get("BENCH_RUN_ID", time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}")
     results_dir = Path(os.environ.get("BENCH_RESULTS", base.ROOT / "bench" / "results"))
-    samples: dict[str, dict[str, list[float]]] = {
-        f: {"module": [], "module_nsenter": [], "module_internal": [], "sslscan": [], "testssl": [], "connections": []}
-        for f in flavours}
+    cores = os.cpu_count() or 1
+    keys = ("module", "module_nsenter", "module_internal", "module_server_cpu", "connections", "default_nsenter",
+            "default_internal", "default_server_cpu", "default_connections", "sslscan", "sslscan_server_cpu",
+            "testssl", "testssl_server_cpu")
+    samples: dict[str, dict[str, list]] = {f: {key: [] for key in keys} for f in flavours}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="pm-bench-grade-") as tmp, contextlib.ExitStack() as stack:
         containers = {f: stack.enter_context(Container(run_id, f)) for f in flavours}
@@ -151,14 +235,10 @@ def main() -> int:
         payloads = {}
         for flavour, container in containers.items():
             container.prepare(collections)
-            argv = base.ansible_adhoc(container, keep)
-            argv[-1] = json.dumps(MODULE_ARGS)
-            check_grades(base.run(argv, env=keep).stdout)
-            payloads[flavour] = container.sh("find /root/.ansible/tmp -name AnsiballZ_mail_tls_verify.py | head -n 1").strip()
-            if not payloads[flavour]:
-                raise base.BenchError("Ansible left no AnsiballZ_mail_tls_verify.py in the container")
+            payloads[flavour] = {name: payload(container, keep, module_args, name)
+                                 for name, module_args in (("full", MODULE_ARGS), ("default", DEFAULT_ARGS))}
             print(f"[bench grade] container {container.name} ({flavour}) ready", flush=True)
-        print(f"[bench grade] {args.rounds} rounds; load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"[bench grade] {args.rounds} rounds; {cores} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
         for number in range(1, args.rounds + 1):
             # Alternate the order of the contenders from round to round.
             order = ["module", "sslscan", "testssl"] if number % 2 else ["testssl", "sslscan", "module"]
@@ -166,54 +246,80 @@ def main() -> int:
                 got = samples[flavour]
                 for contender in order:
                     if contender == "module":
-                        seconds, done = base.timed(["docker", "exec", container.name, "python3", payloads[flavour]])
+                        seconds, done = base.timed(["docker", "exec", container.name, "python3", payloads[flavour]["full"]])
                         result = check_grades(done.stdout)
                         got["module"].append(seconds)
-                        got["module_internal"].append(result["elapsed"])
-                        got["connections"].append(sum(g["connections"] for g in result["grades"]))
-                        # The same payload entered like sslscan: the container's mount, UTS, IPC, network and PID
-                        # namespaces (setns to its mount namespace makes its root the container's root).
-                        seconds, done = base.timed(["nsenter", "-t", container.pid, "-m", "-u", "-i", "-n", "-p",
-                                                    "/usr/bin/python3", payloads[flavour]])
-                        check_grades(done.stdout)
-                        got["module_nsenter"].append(seconds)
+                        for variant, prefix in (("full", "module"), ("default", "default")):
+                            (seconds, result), cpu = container.served(lambda v=variant: entered(container, payloads[flavour][v]))
+                            got[f"{prefix}_nsenter"].append(seconds)
+                            got[f"{prefix}_internal"].append(result["elapsed"])
+                            got[f"{prefix}_server_cpu"].append(cpu)
+                            got["connections" if prefix == "module" else "default_connections"].append(
+                                sum(g["connections"] for g in result["grades"]))
                     elif contender == "sslscan":
-                        got["sslscan"].append(sslscan_all(container))
+                        seconds, cpu = container.served(lambda: sslscan_all(container))
+                        got["sslscan"].append(seconds)
+                        got["sslscan_server_cpu"].append(cpu)
                     else:
-                        got["testssl"].append(testssl_all(container))
+                        seconds, cpu = container.served(lambda: testssl_all(container))
+                        got["testssl"].append(seconds)
+                        got["testssl_server_cpu"].append(cpu)
                 print(f"[bench grade] round {number} {flavour}: module {got['module'][-1]:.2f} s "
-                      f"(nsenter {got['module_nsenter'][-1]:.2f} s) "
-                      f"({got['connections'][-1]:.0f} connections), sslscan {got['sslscan'][-1]:.2f} s, "
-                      f"testssl.sh {got['testssl'][-1]:.2f} s", flush=True)
+                      f"(nsenter {got['module_nsenter'][-1]:.2f} s, {got['connections'][-1]:.0f} connections; "
+                      f"role default {got['default_nsenter'][-1]:.2f} s, {got['default_connections'][-1]:.0f}), "
+                      f"sslscan {got['sslscan'][-1]:.2f} s, testssl.sh {got['testssl'][-1]:.2f} s", flush=True)
     lines = [f"mail_tls_verify grade=true vs sslscan and testssl.sh: 7 ports of {base.IMAGE} containers,",
-             f"median of {args.rounds} rounds [min - max]"]
-    record: dict = {"run_id": run_id, "image": base.IMAGE, "rounds": args.rounds, "samples": samples,
+             f"median of {args.rounds} rounds [min - max]; {cores} CPUs"]
+    record: dict = {"run_id": run_id, "image": base.IMAGE, "rounds": args.rounds, "samples": samples, "cpus": cores,
                     "goal_ratio": GOAL_RATIO, "testssl_checks": TESTSSL_CHECKS, "load_average": os.getloadavg(),
                     "ratios": {}}
     for flavour in flavours:
         got = samples[flavour]
+        sslscan = statistics.median(got["sslscan"])
         module = statistics.median(got["module"])
-        ratio = statistics.median(got["sslscan"]) / module
-        ratio_testssl = statistics.median(got["testssl"]) / module
-        pairs = statistics.median(s / m for s, m in zip(got["sslscan"], got["module"]))
-        entered = statistics.median(got["module_nsenter"])
-        ratio_entered = statistics.median(got["sslscan"]) / entered
-        pairs_entered = statistics.median(s / m for s, m in zip(got["sslscan"], got["module_nsenter"]))
-        record["ratios"][flavour] = {"sslscan": ratio, "testssl": ratio_testssl, "sslscan_pairs": pairs,
-                                     "sslscan_nsenter": ratio_entered, "sslscan_nsenter_pairs": pairs_entered}
+        entered_full = statistics.median(got["module_nsenter"])
+        entered_default = statistics.median(got["default_nsenter"])
+        ratios = {"sslscan": sslscan / module, "testssl": statistics.median(got["testssl"]) / module,
+                  "sslscan_pairs": statistics.median(s / m for s, m in zip(got["sslscan"], got["module"])),
+                  "sslscan_nsenter": sslscan / entered_full,
+                  "sslscan_nsenter_pairs": statistics.median(s / m for s, m in zip(got["sslscan"], got["module_nsenter"])),
+                  "sslscan_default": sslscan / entered_default}
+        server = {name: median(got[f"{name}_server_cpu"]) for name in ("module", "default", "sslscan", "testssl")}
+        if server["module"] and server["sslscan"]:
+            ratios["server_cpu_sslscan"] = server["sslscan"] / server["module"]
+            ratios["server_cpu_sslscan_default"] = server["sslscan"] / server["default"]
+        record["ratios"][flavour] = ratios
+
+        def met(ratio: float) -> str:
+            return "met" if ratio >= GOAL_RATIO else "MISSED"
+
+        def cpu(name: str) -> str:
+            return f"servers' CPU {server[name]:.2f} s" if server[name] is not None else "servers' CPU not measured"
+
         lines += [
             f"{flavour}:",
             f"  module, grade=true (AnsiballZ payload)            {base.summarize(got['module'])}",
             f"  module, same payload entered with nsenter        {base.summarize(got['module_nsenter'])}",
             f"    of which checks and grading (RV elapsed)         {base.summarize(got['module_internal'])}",
             f"    connections to the seven ports                   {statistics.median(got['connections']):7.0f}",
-            f"  sslscan full scan, port after port               {base.summarize(got['sslscan'])}",
-            f"  testssl.sh {' '.join(TESTSSL_CHECKS)}, port after port {base.summarize(got['testssl'])}",
-            f"  ratio sslscan / module: {ratio:.1f}x (median of pairs {pairs:.1f}x) -> goal >= {GOAL_RATIO:.0f}x "
-            f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}; testssl.sh / module: {ratio_testssl:.1f}x",
-            f"  ratio sslscan / module entered like sslscan (nsenter): {ratio_entered:.1f}x (median of pairs "
-            f"{pairs_entered:.1f}x) -> goal >= {GOAL_RATIO:.0f}x {'met' if ratio_entered >= GOAL_RATIO else 'MISSED'}",
+            *floor_lines(got, "module", sslscan, cores),
+            f"  module, the verify role's default grade (nsenter) {base.summarize(got['default_nsenter'])}",
+            f"    of which checks and grading (RV elapsed)         {base.summarize(got['default_internal'])}",
+            f"    connections to the seven ports                   {statistics.median(got['default_connections']):7.0f}",
+            *floor_lines(got, "default", sslscan, cores),
+            f"  sslscan full scan, port after port               {base.summarize(got['sslscan'])}; {cpu('sslscan')}",
+            f"  testssl.sh {' '.join(TESTSSL_CHECKS)}, port after port {base.summarize(got['testssl'])}; "
+            f"{cpu('testssl')}",
+            f"  ratio sslscan / module: {ratios['sslscan']:.1f}x (median of pairs {ratios['sslscan_pairs']:.1f}x) -> "
+            f"goal >= {GOAL_RATIO:.0f}x {met(ratios['sslscan'])}; testssl.sh / module: {ratios['testssl']:.1f}x",
+            f"  ratio sslscan / module entered like sslscan (nsenter): {ratios['sslscan_nsenter']:.1f}x (median of pairs "
+            f"{ratios['sslscan_nsenter_pairs']:.1f}x) -> goal >= {GOAL_RATIO:.0f}x {met(ratios['sslscan_nsenter'])}",
+            f"  ratio sslscan / the role's default grade (nsenter): {ratios['sslscan_default']:.1f}x -> "
+            f"goal >= {GOAL_RATIO:.0f}x {met(ratios['sslscan_default'])}",
         ]
+        if "server_cpu_sslscan" in ratios:
+            lines.append(f"  servers' CPU, sslscan / module: {ratios['server_cpu_sslscan']:.1f}x (full grade), "
+                         f"{ratios['server_cpu_sslscan_default']:.1f}x (the role's default)")
     print("\n".join(lines))
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"{run_id}-grade.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
