@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 
 import pytest
+from local_server import LocalServer
 
 from ansible_collections.postmaster.tls.plugins.module_utils import _postfix, _sasl
 from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import FakePostfix, host, make_tools, snapshot
@@ -18,39 +18,26 @@ from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_pos
 from ansible_collections.postmaster.tls.tests.unit.plugins.module_utils.test_postfix import cyrus_installed  # noqa: F401 pylint: disable=unused-import
 
 
-class AuthServer:
-    """Dovecot's auth service, as far as the handshake goes: waits for the client's VERSION (as 2.4 does), then
-    sends VERSION, one MECH line per mechanism, and DONE."""
+class AuthServer(LocalServer):
+    """Dovecot's auth service on a UNIX socket, as far as the handshake goes: waits for the client's VERSION (as 2.4
+    does), then sends VERSION, one MECH line per mechanism, and DONE. Connections are served one after the other."""
 
     def __init__(self, path: str, mechanisms: list[str]) -> None:
-        self.path = path
         self.mechanisms = mechanisms
         self.connections = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(8)
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=8, threaded=False, path=path)
 
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _addr = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"CPID" not in data:
-                    chunk = conn.recv(1024)
-                    if not chunk:
-                        break
-                    data += chunk
-                lines = ["VERSION\t1\t2"] + [f"MECH\t{m}\tplaintext" for m in self.mechanisms] + ["SPID\t1", "CUID\t1", "DONE"]
-                conn.sendall("".join(line + "\n" for line in lines).encode())
-
-    def close(self) -> None:
-        self.sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        self.connections += 1
+        with conn:
+            data = b""
+            while b"CPID" not in data:
+                chunk = conn.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+            lines = ["VERSION\t1\t2"] + [f"MECH\t{m}\tplaintext" for m in self.mechanisms] + ["SPID\t1", "CUID\t1", "DONE"]
+            conn.sendall("".join(line + "\n" for line in lines).encode())
 
 
 @pytest.fixture
