@@ -64,6 +64,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import verify_vs_sslscan as base  # noqa: E402  (the verify benchmark's container and Ansible helpers)
 
+T = t.TypeVar("T")
+
 GOAL_RATIO = 10.0
 TESTSSL_CHECKS = ["-p", "-E", "-S", "-P", "-f", "-R", "-C"]
 STARTTLS = {25: "smtp", 587: "smtp", 143: "imap", 110: "pop3"}
@@ -119,8 +121,8 @@ class Container(base.Container):
         usage = next(line.split()[1] for line in text.splitlines() if line.startswith("usage_usec "))
         return int(usage) / 1e6
 
-    def served(self, contender: t.Callable[[], float]) -> tuple[float, float | None]:
-        """``contender``'s own result (its wall time) and the server CPU it cost."""
+    def served(self, contender: t.Callable[[], T]) -> tuple[T, float | None]:
+        """``contender``'s own result and the server CPU it cost."""
         before = self.cpu_seconds()
         seconds = contender()
         after = self.cpu_seconds()
